@@ -1,0 +1,108 @@
+"""DeepDream itself: one gradient step, and octaves of steps. The rest of live-dream wraps this.
+
+The shape follows the original notebook (google/deepdream): `make_step` rolls the image by a random
+jitter, asks the network how to change it so the objective grows, normalises that gradient by its
+mean magnitude, takes the step, rolls back and clamps; `deepdream` runs steps over an octave
+pyramid and carries the added detail from each octave to the next. Images are float tensors,
+1x3xHxW, RGB in [0, 1].
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .regularisers import smooth_gradient, total_variation_gradient
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    steps: int = 10  # gradient steps per octave
+    step_size: float = 0.01  # mean change per pixel per step, in [0, 1] image units
+    octaves: int = 4
+    octave_scale: float = 1.4
+    jitter: int = 32  # max random roll, pixels
+    smoothing: str = "none"  # none | gaussian | laplacian
+    smoothing_sigma: float = 1.0  # for gaussian
+    tv_weight: float = 0.0  # share of each step spent reducing total variation
+    tile: int = 512  # larger images are dreamed tile by tile, so memory stays bounded
+    tile_margin: int = 32  # context around each tile, so tiles agree at their borders
+    seed: int = -1  # -1: a different dream every run
+
+
+def objective_gradient(net, objective, image: torch.Tensor) -> torch.Tensor:
+    """d objective / d image for one piece of image, scaled as if the objective were a sum over
+    positions, so pieces of different sizes get gradients of comparable size."""
+    with torch.enable_grad():
+        x = image.detach().requires_grad_(True)
+        score = objective(net(x))
+        (g,) = torch.autograd.grad(score, x)
+    return g * (image.shape[-2] * image.shape[-1])
+
+
+def tiled_gradient(net, objective, image: torch.Tensor, tile: int, margin: int) -> torch.Tensor:
+    """The objective's gradient computed on tiles of at most (tile + 2*margin)^2 pixels."""
+    h, w = image.shape[-2:]
+    if h <= tile and w <= tile:
+        return objective_gradient(net, objective, image)
+    g = torch.zeros_like(image)
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ya, xa, yb, xb = max(y0 - margin, 0), max(x0 - margin, 0), min(y1 + margin, h), min(x1 + margin, w)
+            piece = objective_gradient(net, objective, image[..., ya:yb, xa:xb])
+            g[..., y0:y1, x0:x1] = piece[..., y0 - ya: y1 - ya, x0 - xa: x1 - xa]
+    return g
+
+
+def make_step(net, objective, image: torch.Tensor, s: DreamSettings, rng: random.Random) -> torch.Tensor:
+    """One DeepDream step: jitter, gradient, normalise, ascend, un-jitter, clamp."""
+    ox, oy = rng.randint(-s.jitter, s.jitter), rng.randint(-s.jitter, s.jitter)
+    rolled = image.roll((oy, ox), dims=(2, 3))
+    g = tiled_gradient(net, objective, rolled, s.tile, s.tile_margin)
+    g = smooth_gradient(g, s.smoothing, s.smoothing_sigma)
+    g = g / g.abs().mean().clamp_min(1e-30)
+    if s.tv_weight > 0:
+        tv = total_variation_gradient(rolled)
+        g = g - s.tv_weight * tv / tv.abs().mean().clamp_min(1e-30)
+    rolled = rolled + s.step_size * g
+    return rolled.roll((-oy, -ox), dims=(2, 3)).clamp(0, 1)
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def octave_sizes(h: int, w: int, s: DreamSettings) -> list[tuple[int, int]]:
+    """Smallest octave first; octaves that would be tiny are skipped."""
+    sizes = [(h, w)]
+    for _ in range(s.octaves - 1):
+        nh, nw = round(sizes[-1][0] / s.octave_scale), round(sizes[-1][1] / s.octave_scale)
+        if min(nh, nw) < 32:
+            break
+        sizes.append((nh, nw))
+    return sizes[::-1]
+
+
+def deepdream(net, objective, image: torch.Tensor, s: DreamSettings,
+              on_step: Callable[[], None] | None = None) -> torch.Tensor:
+    """Dream an image over an octave pyramid, carrying the dream's detail up each octave."""
+    rng = random.Random(None if s.seed < 0 else s.seed)
+    sizes = octave_sizes(*image.shape[-2:], s)
+    detail = None
+    for size in sizes:
+        base = resize(image, size) if size != tuple(image.shape[-2:]) else image
+        dreamed = base if detail is None else (base + resize(detail, size)).clamp(0, 1)
+        for _ in range(s.steps):
+            dreamed = make_step(net, objective, dreamed, s, rng)
+            if on_step:
+                on_step()
+        detail = dreamed - base
+    return dreamed
+
+
+def count_steps(h: int, w: int, s: DreamSettings) -> int:
+    return len(octave_sizes(h, w, s)) * s.steps

@@ -1,0 +1,20 @@
+"""`live-dream still`: dream one photo, with a progress bar, written atomically."""
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from .config import Config
+from .dream import count_steps, deepdream
+from .engine import load_engine
+from .imageio import check_writable, read_image, to_rgb, to_tensor, write_image
+
+
+def dream_still(input_path, output_path, config: Config, progress: bool = True) -> None:
+    check_writable(output_path)  # fail before minutes of work, not after
+    rgb = read_image(input_path)
+    engine = load_engine(config.network)
+    image = to_tensor(rgb, engine.device)
+    total = count_steps(*image.shape[-2:], config.dream)
+    with tqdm(total=total, desc=f"dreaming {engine.objective}", unit="step", disable=not progress) as bar:
+        result = deepdream(engine.net, engine.objective, image, config.dream, on_step=bar.update)
+    write_image(output_path, to_rgb(result))

@@ -1,0 +1,130 @@
+"""`live-dream still` and `models` as a user runs them, bad input included; image files; config."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from live.config import SECTIONS, Config, load_config
+from live.errors import UserError
+from live.imageio import read_image, write_image
+from conftest import MEDIA
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def live_dream(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "live.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=600)
+
+
+def test_console_command_is_installed():
+    assert shutil.which("live-dream") or (Path(sys.executable).parent / "live-dream").exists()
+
+
+def test_still_dreams_a_photo(tmp_path):
+    out = tmp_path / "cat.jpg"
+    result = live_dream("still", MEDIA / "chelsea.png", out, "--steps", 3, "--octaves", 2, "--seed", 1)
+    assert result.returncode == 0, result.stderr
+    assert "100%" in result.stderr  # the progress bar ran to the end
+    before, after = read_image(MEDIA / "chelsea.png").astype(float), read_image(out).astype(float)
+    assert after.shape == before.shape
+    assert np.abs(after - before).mean() > 3
+    assert [p.name for p in tmp_path.iterdir()] == ["cat.jpg"]  # no temporary files left behind
+
+
+def test_models_lists_networks_availability_normalisation_and_layers():
+    result = live_dream("models")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for name in ["lite0", "googlenet", "vgg16", "inception_v3", "resnet50", "mobilenet_v3_large"]:
+        assert f"{name}: " in text
+    assert "weights: available" in text  # lite0, embedded
+    assert "live-dream models fetch googlenet" in text or "googlenet" in text and "available" in text
+    assert "mean (0.485, 0.456, 0.406)" in text
+    assert "inception_4c" in text and "conv4_3" in text and "block9" in text
+    classes = live_dream("models", "classes").stdout.splitlines()
+    assert len(classes) == 1000 and classes[107].split() == ["107", "jellyfish"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["still", "missing.png", "{tmp}/o.png"], "cannot read missing.png: no such file"),
+    (["still", "{tmp}/notimage.png", "{tmp}/o.png"], "not a readable image"),
+    (["still", "{media}/chelsea.png", "{tmp}/nofolder/o.png"], "folder {tmp}/nofolder does not exist"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.gif"], "unsupported format '.gif'"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--objective", "block99"], "valid layers: stem"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--objective", "class:zzzz"], "unknown class 'zzzz'"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--network", "googlenet"], "models fetch googlenet"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--weights", "{tmp}/none.pth"], "does not exist"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--steps", "0"], "dream.steps = 0 is not allowed"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--smoothing", "blur"], "use one of none, gaussian"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--set", "dream.colour=1"], "unknown setting 'dream.colour'"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--config", "{tmp}/bad.toml"], "unknown setting 'dream.stepz'"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--guide", "{tmp}/none.jpg"], "cannot read"),
+    (["models", "fetch", "alexnet"], "unknown network 'alexnet'"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    (tmp_path / "notimage.png").write_text("hello")
+    (tmp_path / "bad.toml").write_text("[dream]\nstepz = 3\n")
+    fill = {"tmp": tmp_path, "media": MEDIA}
+    result = live_dream(*[a.format(**fill) for a in args], cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("Downloading")]
+    assert len(lines) == 1 and lines[0].startswith("live-dream: "), result.stderr
+    assert message.format(**fill) in lines[0]
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_exif_orientation_is_respected(tmp_path):
+    upright = read_image(MEDIA / "chelsea.png")  # 300x451
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": stored sideways, shown upright
+    Image.fromarray(np.rot90(upright, 1)).save(tmp_path / "sideways.jpg", exif=exif, quality=98)
+    shown = read_image(tmp_path / "sideways.jpg")
+    assert shown.shape == upright.shape
+    assert np.abs(shown.astype(float) - upright).mean() < 6
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_debris(tmp_path):
+    target = tmp_path / "keep.png"
+    write_image(target, read_image(MEDIA / "coffee.png"))
+    before = target.read_bytes()
+    with pytest.raises(Exception):
+        write_image(target, np.zeros((10, 10, 7), dtype=np.uint8))  # Pillow cannot save 7 channels
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_config_toml_lists_every_setting_with_its_default():
+    data = tomllib.loads((ROOT / "config.toml").read_text())
+    defaults = asdict(Config())
+    for section, cls in SECTIONS.items():
+        assert set(data[section]) == {f.name for f in fields(cls)}, section
+        assert data[section] == defaults[section], section
+    text = (ROOT / "config.toml").read_text()
+    for line in text.splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert "#" in line, f"setting without a comment: {line}"
+    assert load_config(ROOT / "config.toml") == Config()
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[dream]\nsteps = 'ten'\n", "dream.steps = 'ten' is not an integer"),
+    ("[dream]\noctave_scale = 9.0\n", "between 1.01 and 4.0"),
+    ("[network]\ndevice = 'tpu'\n", "use one of auto, cpu, cuda"),
+    ("[nope]\nx = 1\n", "unknown setting 'nope.x'"),
+    ("steps = 3\n", "must be a [section]"),
+    ("[dream\n", "not valid TOML"),
+])
+def test_bad_config_values_are_rejected_by_name(tmp_path, toml, message):
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        load_config(path)
