@@ -5,12 +5,13 @@ Every user-facing failure is a UserError, printed as one line (`live-dream: ...`
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
 from pathlib import Path
 
-from .config import load_config, parse_set_option
 from .errors import UserError
+
+# Nothing heavy (torch, OpenCV) is imported at module level: Ctrl-C while starting must stay a clean exit.
 
 # Command-line flags that set a config key: (flag, dotted key, help).
 DREAM_FLAGS = [
@@ -30,6 +31,15 @@ DREAM_FLAGS = [
     ("--tile", "dream.tile", "tile size for large images (bounds memory)"),
     ("--seed", "dream.seed", "random seed (-1: different every run)"),
 ]
+NETWORK_FLAGS = DREAM_FLAGS[:5]
+RUN_FLAGS = NETWORK_FLAGS + [
+    ("--source", "capture.source", "auto (camera, else demo), demo, camera:N, camera:NAME, a video file or a folder"),
+    ("--steps", "live.steps", "gradient steps per frame"),
+    ("--step-size", "live.step_size", "mean change per pixel per step"),
+    ("--flow", "temporal.flow", "dis, farneback or none (plain blending)"),
+    ("--display", "display.display", "which screen (see `live-dream displays`)"),
+    ("--record", "record.path", "write the output video to this .mp4 file"),
+]
 DEFAULT_CONFIG = Path("config.toml")
 
 
@@ -42,6 +52,7 @@ def add_config_options(p: argparse.ArgumentParser, flags) -> None:
 
 
 def config_from_args(args, flags):
+    from .config import load_config, parse_set_option
     overrides = dict(parse_set_option(s) for s in args.set)
     overrides.update({key: getattr(args, key) for _, key, _ in flags if getattr(args, key) is not None})
     path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
@@ -52,6 +63,46 @@ def cmd_still(args):
     from .still import dream_still
     dream_still(args.input, args.output, config_from_args(args, DREAM_FLAGS), progress=not args.quiet)
     print(f"wrote {args.output}")
+
+
+def cmd_run(args):
+    from .pipeline import RunOptions, run_live
+    args.set = list(args.set)
+    if args.headless:
+        args.set.append("display.mode=headless")
+    if args.windowed:
+        args.set.append("display.fullscreen=false")
+    if args.no_mirror:
+        args.set.append("capture.mirror=false")
+    if args.hud:
+        args.set.append("display.hud=true")
+    if args.size:
+        w, _, h = args.size.lower().partition("x")
+        if not (w.isdigit() and h.isdigit()):
+            raise UserError(f"--size '{args.size}' must look like 320x240")
+        args.set += [f"live.width={w}", f"live.height={h}"]
+    config = config_from_args(args, RUN_FLAGS)
+    summary = run_live(config, RunOptions(seconds=args.seconds, frames=args.frames, fast=args.fast,
+                                          measure=args.measure, stats_json=args.stats_json))
+    return 130 if summary["interrupted"] else 0
+
+
+def cmd_cameras(args):
+    from .sources import list_cameras
+    cameras = list_cameras()
+    for index, name in cameras:
+        print(f"{index}: {name}")
+    if not cameras:
+        print("no cameras found (live-dream runs the built-in demo source instead)")
+
+
+def cmd_displays(args):
+    from .render import list_displays, screen_available
+    if not screen_available():
+        print("no screen (no DISPLAY or WAYLAND_DISPLAY): live-dream runs headless")
+        return
+    for index, (w, h) in enumerate(list_displays()):
+        print(f"{index}: {w}x{h}")
 
 
 def cmd_models(args):
@@ -89,6 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, DREAM_FLAGS)
     p.set_defaults(func=cmd_still)
 
+    p = sub.add_parser("run", help="the live installation (default)")
+    p.add_argument("--headless", action="store_true", help="no window (record with --record)")
+    p.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    p.add_argument("--no-mirror", action="store_true", help="do not mirror the camera image")
+    p.add_argument("--hud", action="store_true", help="show the heads-up display at start")
+    p.add_argument("--size", help="dream resolution, e.g. 320x240")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--frames", type=int, help="stop after this many frames shown")
+    p.add_argument("--fast", action="store_true", help="read video files as fast as possible")
+    p.add_argument("--measure", action="store_true", help="print the flicker figure at the end")
+    p.add_argument("--stats-json", metavar="FILE", help="write the run's figures as JSON")
+    add_config_options(p, RUN_FLAGS)
+    p.set_defaults(func=cmd_run)
+
+    sub.add_parser("cameras", help="list cameras").set_defaults(func=cmd_cameras)
+    sub.add_parser("displays", help="list displays").set_defaults(func=cmd_displays)
+
     p = sub.add_parser("models", help="list networks and layers; fetch weights; list classes")
     p.add_argument("action", nargs="?", choices=["list", "fetch", "classes"], default="list")
     p.add_argument("name", nargs="?")
@@ -97,13 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["run", *argv]  # `live-dream` alone, or with options, is the live installation
+    logging.basicConfig(level=logging.INFO, format="live-dream: %(message)s")
+    args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args) or 0
     except UserError as exc:
         print(f"live-dream: {exc}", file=sys.stderr)
         return 2
@@ -113,7 +181,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("live-dream: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .dream import DreamSettings
 from .errors import UserError
+from .temporal import TemporalSettings
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,58 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class CaptureConfig:
+    source: str = "auto"  # auto | demo | camera:N | camera:NAME | video file | folder of images
+    width: int = 1280  # requested from the camera (and the demo's frame size)
+    height: int = 720
+    fps: int = 30
+    mirror: bool = True  # cameras only: visitors see themselves as in a mirror
+    loop: bool = True  # video files and folders start again at the end
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    width: int = 320  # dream resolution: the network sees frames this size
+    height: int = 240
+    steps: int = 1  # gradient steps per frame
+    max_steps: int = 6  # the most the steps keys may set
+    step_size: float = 0.03  # mean change per pixel per step (the strength keys scale it)
+    presets: tuple[str, ...] = ("block9", "block11", "0.5*block7 + 0.5*block12", "block5", "class:jellyfish")
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    mode: str = "auto"  # auto (window if a screen is there, else headless) | window | headless
+    fullscreen: bool = True
+    display: int = 0  # which screen, from `live-dream displays`
+    window_width: int = 1280  # window size when not fullscreen
+    window_height: int = 720
+    vsync: bool = True
+    hud: bool = False  # show the heads-up display at start (key H toggles)
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    path: str = ""  # write the output video here (.mp4); "" = no recording
+    fps: float = 30.0  # the recording's frame rate; frames are repeated or skipped to keep real time
+    width: int = 640  # recorded frame size (the dream is upscaled smoothly)
+    height: int = 480
+    snapshot_dir: str = "snapshots"  # where the snapshot key writes PNGs
+
+
+@dataclass(frozen=True)
 class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     dream: DreamSettings = field(default_factory=DreamSettings)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
 
 
-SECTIONS = {"network": NetworkConfig, "dream": DreamSettings}
+SECTIONS = {"network": NetworkConfig, "dream": DreamSettings, "capture": CaptureConfig, "live": LiveConfig,
+            "temporal": TemporalSettings, "display": DisplayConfig, "record": RecordConfig}
 
 
 def _choice(*allowed):
@@ -53,15 +100,39 @@ RULES = {
     "dream.tile": _range(64, 8192),
     "dream.tile_margin": _range(0, 512),
     "dream.seed": _range(-1),  # -1: a different dream every run
+    "capture.width": _range(16, 7680),
+    "capture.height": _range(16, 4320),
+    "capture.fps": _range(1, 240),
+    "live.width": _range(32, 7680),
+    "live.height": _range(32, 4320),
+    "live.steps": _range(0, 64),
+    "live.max_steps": _range(1, 64),
+    "live.step_size": _range(0.0, 1.0),
+    "live.presets": ((lambda v: len(v) > 0), "a list of one or more objectives"),
+    "temporal.flow": _choice("dis", "farneback", "none"),
+    "temporal.still_carry": _range(0.0, 0.99),
+    "temporal.moving_carry": _range(0.0, 0.99),
+    "temporal.motion_pixels": _range(0.01, 100.0),
+    "temporal.residual_limit": _range(0.01, 1.0),
+    "display.mode": _choice("auto", "window", "headless"),
+    "display.display": _range(0, 16),
+    "display.window_width": _range(64, 16384),
+    "display.window_height": _range(64, 16384),
+    "record.fps": _range(1.0, 240.0),
+    "record.width": _range(16, 7680),
+    "record.height": _range(16, 4320),
 }
 
 
-TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+              tuple: "a list of strings"}
 
 
 def _field_type(section_cls, key):
     declared = {f.name: f.type for f in fields(section_cls)}[key]
     text = str(declared)
+    if text.startswith("tuple"):
+        return tuple
     return int if text.startswith("int") else float if text.startswith("float") else bool if text == "bool" else str
 
 
@@ -73,7 +144,12 @@ def convert(path: str, value):
         known = ", ".join(f"{s}.{f.name}" for s, c in SECTIONS.items() for f in fields(c))
         raise UserError(f"unknown setting '{path}'; known settings: {known}")
     kind = _field_type(cls, key)
-    if isinstance(value, str) and kind is not str:  # from the command line
+    if kind is tuple:  # a TOML array of strings, or "a; b; c" from the command line
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(";") if part.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = tuple(value)
+    elif isinstance(value, str) and kind is not str:  # from the command line
         try:
             value = {"true": True, "false": False}[value.lower()] if kind is bool else kind(value)
         except (KeyError, ValueError):

@@ -1,0 +1,50 @@
+"""The capture thread: reads the source as it delivers (or at the file's own rate) and keeps only the
+newest frame in a slot. It never blocks on the dream worker."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from .slots import Frame, LatestSlot
+
+
+class CaptureThread:
+    def __init__(self, source, slot: LatestSlot, mirror: bool = False):
+        self.source, self.slot, self.mirror = source, slot, mirror
+        self.captured = 0
+        self.error: str | None = None  # why the source stopped, if it failed
+        self.ended = threading.Event()  # the source has no more frames (or failed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.source.close()
+
+    def _run(self):
+        period = 1.0 / self.source.fps if self.source.fps else 0.0
+        next_time = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                image = self.source.read()
+                if image is None:
+                    break
+                if self.mirror:
+                    image = np.ascontiguousarray(image[:, ::-1])
+                self.captured += 1
+                self.slot.put(Frame(image, self.captured, time.monotonic()))
+                if period:  # a file or the demo: play at its own rate, skipping ahead if we fell behind
+                    next_time = max(next_time + period, time.monotonic() - period)
+                    self._stop.wait(max(0.0, next_time - time.monotonic()))
+        except Exception as exc:  # a camera unplugged mid-run, a corrupt file: end cleanly, say why
+            self.error = f"source {self.source.description} failed: {exc.__class__.__name__}: {exc}"
+        finally:
+            self.ended.set()
+            self.slot.close()

@@ -1,0 +1,187 @@
+"""`live-dream run`: source -> capture thread -> dream worker thread -> renderer / recorder.
+
+The main thread shows frames and handles keys; each stage keeps only its newest item. Shutdown,
+whatever the cause (a key, the window closing, Ctrl-C, the source ending or failing), goes through
+one `finally`: threads joined, camera released, recording finished and moved into place.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from tqdm import tqdm
+
+from .config import Config
+from .engine import load_guide, pick_device
+from .errors import UserError
+from .flow import FlowEstimator, flicker
+from .render import Renderer, screen_available
+from .sinks import VideoRecorder, write_snapshot
+from .slots import LatestSlot
+from .sources import CameraSource, open_source
+from .stats import RunStats, format_summary, write_json
+from .capture import CaptureThread
+from .worker import Controls, Dreamer, DreamWorker
+from .zoo import build_network, get_spec
+
+log = logging.getLogger("live-dream")
+MEASURE_MAX_FRAMES = 3000  # --measure keeps frames in memory; this bounds it (~0.7 GB at 320x240)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    seconds: float | None = None
+    frames: int | None = None
+    fast: bool = False
+    measure: bool = False
+    stats_json: str | None = None
+
+
+def presets_for(config: Config) -> list[str]:
+    """The objective from [network] (if any) first, then the [live] presets."""
+    first = [config.network.objective] if config.network.objective else []
+    return first + [p for p in config.live.presets if p not in first]
+
+
+def build_dreamer(config: Config) -> Dreamer:
+    spec = get_spec(config.network.name)
+    guide = load_guide(config.network.guide) if config.network.guide else None
+    device = pick_device(config.network.device)
+    dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device), presets_for(config),
+                      replace(config.dream, step_size=config.live.step_size), device, guide, config.dream.seed)
+    for i in tqdm(range(len(dreamer.objectives)), desc="warming up presets", unit="preset", leave=False):
+        dreamer.run(np.zeros((64, 64, 3), np.float32), i, 1, 0.0)  # builds each truncated net once
+    return dreamer
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame):  # SIGTERM (systemd, kill): stop like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def run_live(config: Config, options: RunOptions) -> dict:
+    headless = config.display.mode == "headless" or (config.display.mode == "auto" and not screen_available())
+    if headless and config.display.mode == "auto":
+        log.info("no screen: running headless%s", "" if config.record.path else " (add --record FILE to keep the output)")
+    c, live = config.capture, config.live
+    recorder = None
+    if config.record.path:  # fail on a bad path before the camera and network start
+        recorder = VideoRecorder(config.record.path, config.record.fps, (config.record.width, config.record.height),
+                                 realtime=not options.fast)
+    try:
+        dreamer = build_dreamer(config)
+        source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=options.fast, loop=c.loop)
+    except BaseException:
+        if recorder:
+            recorder.close()
+        raise
+    log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame on %s", source.description,
+             dreamer.spec.name, live.width, live.height, live.steps, dreamer.device)
+
+    inbox, outbox = LatestSlot(), LatestSlot()
+    controls = Controls(steps=live.steps)
+    capture = CaptureThread(source, inbox, mirror=c.mirror and isinstance(source, CameraSource))
+    worker = DreamWorker(dreamer, config.temporal, (live.width, live.height), inbox, outbox, controls)
+    renderer = None
+    stats = RunStats()
+    measured: list[tuple[np.ndarray, np.ndarray]] = []
+    interrupted = False
+    previous_term = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        renderer = None if headless else Renderer(config.display)
+        capture.start()
+        worker.start()
+        last_seq, last_image = 0, None
+        deadline = time.monotonic() + options.seconds if options.seconds else None
+        while True:
+            item = outbox.get_newer(last_seq, timeout=0.02)
+            if item is not None:
+                last_seq, last_image = item.seq, item.image
+                stats.frame_shown(item.t_captured)
+                if renderer:
+                    renderer.show(item.image, hud_lines(config, dreamer, controls, stats, worker))
+                if recorder:
+                    recorder.write(item.image)
+                if options.measure and len(measured) < MEASURE_MAX_FRAMES:
+                    measured.append((item.image, item.source_image))
+                if options.frames and stats.shown >= options.frames:
+                    break
+            for action in renderer.poll() if renderer else []:
+                if action == "quit":
+                    raise _Stop
+                apply_action(action, controls, config, len(dreamer.objectives), last_image)
+            if deadline and time.monotonic() >= deadline:
+                break
+            if item is None and outbox.closed:  # the source ended or a stage failed
+                break
+    except _Stop:
+        pass
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        capture.stop()
+        worker.stop()
+        if renderer:
+            renderer.close()
+        saved = recorder.close() if recorder else None
+
+    summary = stats.summary(capture.captured, worker.dreamed)
+    summary.update(network=dreamer.spec.name, objective=str(dreamer.objectives[controls.preset]),
+                   dream_size=[live.width, live.height], steps=controls.steps, strength=round(controls.strength, 3),
+                   frozen=controls.frozen, device=str(dreamer.device), interrupted=interrupted)
+    print(format_summary(summary))
+    if options.measure and len(measured) > 1:
+        out_flicker, in_flicker = flicker([o for o, _ in measured], [i for _, i in measured], FlowEstimator("dis"))
+        summary.update(flicker_output=round(out_flicker, 3), flicker_input=round(in_flicker, 3))
+        print(f"flicker (mean |frame - previous frame warped by the input's flow|, 8-bit levels): "
+              f"output {out_flicker:.2f}, input {in_flicker:.2f}")
+    if saved:
+        print(f"wrote {saved}")
+    if interrupted:
+        print("interrupted: stopped cleanly")
+    if options.stats_json:
+        write_json(options.stats_json, summary)
+    if capture.error or worker.error:
+        raise UserError((capture.error or worker.error) + (f"; the recording up to then is in {saved}" if saved else ""))
+    if capture.ended.is_set() and not c.loop:
+        print(f"source ended: {source.description}")
+    return summary
+
+
+def hud_lines(config: Config, dreamer: Dreamer, controls: Controls, stats: RunStats, worker: DreamWorker) -> list[str]:
+    objective = dreamer.objectives[controls.preset % len(dreamer.objectives)]
+    return [
+        f"{stats.recent_fps():5.1f} fps   latency {stats.recent_latency_ms():4.0f} ms   dream {worker.step_ms:4.0f} ms",
+        f"dream {config.live.width}x{config.live.height}   {controls.steps} step(s)   strength {controls.strength:.2f}"
+        + ("   FROZEN" if controls.frozen else ""),
+        f"{dreamer.spec.name}: {objective}   (preset {controls.preset % len(dreamer.objectives) + 1}/"
+        f"{len(dreamer.objectives)})",
+        f"backend: torch {dreamer.device.type} fp32",
+    ]
+
+
+def apply_action(action: str, controls: Controls, config: Config, presets: int, last_image) -> None:
+    """A key's effect on the running dream."""
+    if action == "next":
+        controls.preset = (controls.preset + 1) % presets
+    elif action == "previous":
+        controls.preset = (controls.preset - 1) % presets
+    elif action == "stronger":
+        controls.strength = min(controls.strength * 1.25, 8.0)
+    elif action == "weaker":
+        controls.strength = max(controls.strength / 1.25, 0.05)
+    elif action == "more_steps":
+        controls.steps = min(controls.steps + 1, config.live.max_steps)
+    elif action == "fewer_steps":
+        controls.steps = max(controls.steps - 1, 0)
+    elif action == "freeze":
+        controls.frozen = not controls.frozen
+    elif action == "snapshot" and last_image is not None:
+        log.info("snapshot: %s", write_snapshot(config.record.snapshot_dir, last_image))

@@ -1,0 +1,224 @@
+"""Where frames come from: a webcam, a video file, a folder of images, or the built-in demo.
+
+Each source has `read() -> HxWx3 uint8 RGB | None` (None: it has ended), `close()`, `fps` (the
+rate it should be played at; None for a camera, which sets its own pace) and `description`.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import UserError
+from .imageio import read_image
+
+log = logging.getLogger("live-dream")
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # camera probes would print warnings
+MEDIA = Path(__file__).resolve().parent / "media"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+
+# ---------------------------------------------------------------- cameras
+
+def list_cameras() -> list[tuple[int, str]]:
+    """(index, name) of the video devices this machine has (Linux: /dev/video*; elsewhere: probing)."""
+    found = []
+    if sys.platform.startswith("linux"):  # V4L2 lists every camera here; probing would only add noise
+        for dev in sorted(glob.glob("/sys/class/video4linux/video*"), key=lambda p: int(p.rsplit("video", 1)[1])):
+            # Many webcams expose a second node for metadata (its 'index' is not 0): it delivers no frames.
+            node = Path(dev, "index")
+            if node.exists() and node.read_text().strip() != "0":
+                continue
+            index = int(dev.rsplit("video", 1)[1])
+            name = Path(dev, "name").read_text().strip() if Path(dev, "name").exists() else f"video{index}"
+            found.append((index, name))
+        return found
+    for index in range(4):  # other systems: try the first few indices
+        cap = cv2.VideoCapture(index)
+        if cap.isOpened():
+            found.append((index, f"camera {index}"))
+        cap.release()
+    return found
+
+
+class CameraSource:
+    def __init__(self, which: str, width: int, height: int, fps: int):
+        cameras = list_cameras()
+        if not cameras and sys.platform.startswith("linux"):
+            raise UserError(f"no camera found on this machine (wanted camera {which}); connect one and check "
+                            f"`live-dream cameras`, or use --source demo / a video file")
+        index = self._resolve(which, cameras)
+        self.cap = cv2.VideoCapture(index, cv2.CAP_V4L2) if os.name == "posix" else cv2.VideoCapture(index)
+        if not self.cap.isOpened():
+            listing = ", ".join(f"{i}: {n}" for i, n in cameras) or "none"
+            raise UserError(f"cannot open camera {which} (cameras found: {listing}); check the cable and "
+                            f"permissions, or use --source demo / a video file")
+        # MJPG lets USB cameras deliver full resolution at full rate.
+        self.cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self.cap.set(cv2.CAP_PROP_FPS, fps)
+        self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale one from a queue
+        got = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+               self.cap.get(cv2.CAP_PROP_FPS))
+        name = dict(cameras).get(index, f"camera {index}")
+        log.info("camera %d (%s): asked %dx%d@%d MJPG, got %dx%d@%.1f", index, name, width, height, fps, *got)
+        self.description = f"camera {index} ({name}) {got[0]}x{got[1]}@{got[2]:.0f}"
+        self.fps = None
+
+    @staticmethod
+    def _resolve(which: str, cameras: list[tuple[int, str]]) -> int:
+        if which.isdigit():
+            index = int(which)
+            if cameras and index not in dict(cameras):
+                listing = ", ".join(f"{i}: {n}" for i, n in cameras)
+                raise UserError(f"no camera at index {index} (cameras found: {listing}); pick one of those")
+            return index
+        matches = [i for i, n in cameras if which.lower() in n.lower()]
+        if not matches:
+            listing = ", ".join(f"{i}: {n}" for i, n in cameras) or "none"
+            raise UserError(f"no camera named '{which}' (cameras found: {listing}); see `live-dream cameras`")
+        return matches[0]
+
+    def read(self):
+        ok, bgr = self.cap.read()
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+
+    def close(self):
+        self.cap.release()
+
+
+# ---------------------------------------------------------------- files
+
+class VideoFileSource:
+    """A video file, looped (or played once), at its own frame rate unless `fast`."""
+
+    def __init__(self, path: str, loop: bool = True, fast: bool = False):
+        self.path, self.loop = path, loop
+        if not Path(path).is_file():
+            raise UserError(f"cannot read video {path}: no such file")
+        self.cap = cv2.VideoCapture(path)
+        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
+        if not ok:
+            raise UserError(f"cannot read video {path}: OpenCV cannot decode it; convert it to H.264 MP4")
+        self._first = cv2.cvtColor(first, cv2.COLOR_BGR2RGB)
+        rate = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = None if fast else (rate if 1 <= rate <= 240 else 30.0)
+        self.description = f"video {Path(path).name} ({first.shape[1]}x{first.shape[0]}@{rate:.0f}{', fast' if fast else ''})"
+
+    def read(self):
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        ok, bgr = self.cap.read()
+        if not ok and self.loop:
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = self.cap.read()
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+
+    def close(self):
+        self.cap.release()
+
+
+class FolderSource:
+    """Every image in a folder, in name order, looped, at `fps`."""
+
+    def __init__(self, path: str, fps: float, loop: bool = True):
+        self.files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise UserError(f"folder {path} has no images; add PNG or JPEG files")
+        self.loop, self.fps, self.index = loop, fps, 0
+        self.description = f"folder {path} ({len(self.files)} images)"
+
+    def read(self):
+        if self.index >= len(self.files):
+            if not self.loop:
+                return None
+            self.index = 0
+        path = self.files[self.index]
+        self.index += 1
+        return read_image(path)
+
+    def close(self):
+        pass
+
+
+# ---------------------------------------------------------------- demo
+
+class DemoSource:
+    """Real photographs seen through a slowly drifting virtual camera: pan, zoom, lighting drift and
+    sensor noise, changing photo every `hold` seconds with a crossfade. For machines without a camera."""
+
+    def __init__(self, width: int, height: int, fps: float = 30.0, hold: float = 20.0, seed: int = 0):
+        self.size, self.fps, self.hold = (width, height), fps, hold
+        self.photos = [read_image(p) for p in sorted(MEDIA.glob("*.png"))]
+        rng = np.random.default_rng(seed)
+        # Fresh Gaussian noise per frame costs more than the rest of the frame: draw a bank once.
+        self.noise = [rng.normal(0, 2.0, (height, width, 3)).astype(np.float32) for _ in range(8)]
+        self.t = 0
+        self.description = f"demo ({len(self.photos)} photos, {width}x{height}@{fps:.0f})"
+
+    def _view(self, photo: np.ndarray, seconds: float, phase: float) -> np.ndarray:
+        w, h = self.size
+        ph, pw = photo.shape[:2]
+        cover = max(w / pw, h / ph) * (1.12 + 0.08 * math.sin(seconds * 0.21 + phase))  # slow zoom
+        span_x, span_y = pw * cover - w, ph * cover - h
+        x = span_x * (0.5 + 0.45 * math.sin(seconds * 0.13 + phase))  # slow pan
+        y = span_y * (0.5 + 0.45 * math.sin(seconds * 0.09 + 2 * phase))
+        m = np.float32([[cover, 0, -x], [0, cover, -y]])
+        return cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    def read(self):
+        seconds = self.t / self.fps
+        self.t += 1
+        n = int(seconds // self.hold)
+        fade = np.clip((seconds % self.hold - (self.hold - 2.0)) / 2.0, 0, 1)  # 2 s crossfade
+        frame = self._view(self.photos[n % len(self.photos)], seconds, n).astype(np.float32)
+        if fade > 0:
+            nxt = self._view(self.photos[(n + 1) % len(self.photos)], seconds, n + 1).astype(np.float32)
+            frame = (1 - fade) * frame + fade * nxt
+        light = 1.0 + 0.12 * math.sin(seconds * 0.37)  # lighting drift, warmer and cooler
+        tint = np.float32([1 + 0.04 * math.sin(seconds * 0.23), 1.0, 1 - 0.04 * math.sin(seconds * 0.23)])
+        frame = frame * (light * tint) + self.noise[(self.t * 5) % len(self.noise)]  # sensor noise
+        return np.clip(frame, 0, 255).astype(np.uint8)
+
+    def close(self):
+        pass
+
+
+def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = False, loop: bool = True):
+    """'auto' (camera 0, else demo), 'demo', 'camera:N' / 'camera:NAME' / 'N', a video file, or a folder."""
+    if spec == "auto":
+        if list_cameras():
+            return CameraSource("0", width, height, fps)
+        log.info("no camera found: using the built-in demo source")
+        return DemoSource(width, height, fps)
+    if spec == "demo":
+        return DemoSource(width, height, fps)
+    if spec.startswith("camera:") or spec.isdigit():
+        return CameraSource(spec.removeprefix("camera:"), width, height, fps)
+    path = Path(spec)
+    if path.is_dir():
+        return FolderSource(spec, fps, loop)
+    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+        return StillImageSource(spec, fps)
+    if path.suffix.lower() in VIDEO_SUFFIXES or path.is_file():
+        return VideoFileSource(spec, loop, fast)
+    raise UserError(f"unknown source '{spec}': no such file or folder; use auto, demo, camera:N, a video file "
+                    f"or a folder of images")
+
+
+class StillImageSource(FolderSource):
+    """One photo, shown as a still scene."""
+
+    def __init__(self, path: str, fps: float):
+        self.files, self.loop, self.fps, self.index = [Path(path)], True, fps, 0
+        read_image(path)  # unreadable: fail now with a clear line
+        self.description = f"image {Path(path).name}"

@@ -1,0 +1,75 @@
+"""Temporal coherence: each frame starts from the new camera frame plus the previous dream's residual,
+carried along the optical flow, so the dream builds up over frames instead of restarting.
+
+    residual  = previous dream - previous frame          (what the network added)
+    carried   = warp(residual, flow prev -> cur)          (stays attached to moving things)
+    start     = frame + carry * carried                   (carry: high where still, low where moving)
+    dream     = k gradient steps from start
+    residual' = dream - frame, minus its mean colour, clipped   (energy stays bounded)
+
+Removing the residual's mean colour and clipping its size are what keep a still scene from slowly
+brightening or saturating over minutes, a known failure of earlier tools.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .flow import FlowEstimator, warp
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    flow: str = "dis"  # dis | farneback | none (plain blending)
+    still_carry: float = 0.95  # share of the dream carried where the scene is still
+    moving_carry: float = 0.4  # ... and where it moves
+    motion_pixels: float = 1.5  # flow (pixels/frame at dream resolution) counted as fully moving
+    residual_limit: float = 0.35  # the dream may move a pixel at most this far from the camera image
+
+
+class TemporalDreamer:
+    """Turns a stream of frames (HxWx3 float32 RGB in [0, 1]) into a stream of dreamed frames.
+
+    `dream` runs the gradient steps: float image in, float image out, same size.
+    """
+
+    def __init__(self, dream: Callable[[np.ndarray], np.ndarray], settings: TemporalSettings):
+        self.dream = dream
+        self.settings = settings
+        self.flow = FlowEstimator(settings.flow)
+        self.prev_frame: np.ndarray | None = None
+        self.residual: np.ndarray | None = None
+        self.motion: np.ndarray | None = None  # last motion map in [0, 1], for inspection and the HUD
+
+    def reset(self) -> None:
+        self.prev_frame = self.residual = None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        s = self.settings
+        start = frame
+        if self.residual is not None and self.prev_frame is not None and self.prev_frame.shape == frame.shape:
+            flow = self.flow.backward(frame, self.prev_frame)
+            carried = warp(self.residual, flow)
+            self.motion = self._motion(frame, flow)
+            carry = s.still_carry + (s.moving_carry - s.still_carry) * self.motion
+            start = np.clip(frame + carry[..., None] * carried, 0.0, 1.0)
+        dreamed = self.dream(start)
+        residual = dreamed - frame
+        residual -= residual.reshape(-1, 3).mean(0)  # no drift in overall brightness or colour
+        self.residual = np.clip(residual, -s.residual_limit, s.residual_limit)
+        self.prev_frame = frame
+        return np.clip(frame + self.residual, 0.0, 1.0)
+
+    def _motion(self, frame: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+        """1 where the scene moves (or changed in a way the flow cannot explain), 0 where still."""
+        if flow is None:
+            change = np.abs(frame - self.prev_frame).mean(2) / 0.08
+        else:
+            speed = np.linalg.norm(flow, axis=2) / self.settings.motion_pixels
+            unexplained = np.abs(frame - warp(self.prev_frame, flow)).mean(2) / 0.08
+            change = np.maximum(speed, unexplained)
+        change = cv2.GaussianBlur(change.astype(np.float32), (0, 0), 3)
+        return np.clip(change, 0.0, 1.0)
