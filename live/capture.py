@@ -7,12 +7,13 @@ import time
 
 import numpy as np
 
+from .profiling import NO_PROFILE, Profile
 from .slots import Frame, LatestSlot
 
 
 class CaptureThread:
-    def __init__(self, source, slot: LatestSlot, mirror: bool = False):
-        self.source, self.slot, self.mirror = source, slot, mirror
+    def __init__(self, source, slot: LatestSlot, mirror: bool = False, profile: Profile = NO_PROFILE):
+        self.source, self.slot, self.mirror, self.profile = source, slot, mirror, profile
         self.captured = 0
         self.error: str | None = None  # why the source stopped, if it failed
         self.ended = threading.Event()  # the source has no more frames (or failed)
@@ -33,7 +34,8 @@ class CaptureThread:
         next_time = time.monotonic()
         try:
             while not self._stop.is_set():
-                image = self.source.read()
+                with self.profile.stage("capture"):
+                    image = self.source.read()
                 if image is None:
                     break
                 if self.mirror:

@@ -87,6 +87,21 @@ def cmd_run(args):
     return 130 if summary["interrupted"] else 0
 
 
+def cmd_bench(args):
+    from .bench import SIZES, run_bench
+    args.set = list(args.set)
+    if args.size:
+        w, _, h = args.size.lower().partition("x")
+        args.set += [f"live.width={w}", f"live.height={h}"]
+    sizes = SIZES
+    if args.sizes:
+        try:
+            sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
+        except ValueError:
+            raise UserError(f"--sizes '{args.sizes}' must look like 320x240,640x360") from None
+    run_bench(config_from_args(args, RUN_FLAGS), sizes, args.repeats, args.seconds, args.profile, args.json)
+
+
 def cmd_cameras(args):
     from .sources import list_cameras
     cameras = list_cameras()
@@ -154,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("bench", help="measure backends and the live pipeline")
+    p.add_argument("--sizes", help="step sizes to measure (default 320x240,640x360,1280x720)")
+    p.add_argument("--size", help="dream resolution of the end-to-end run (default live.width x live.height)")
+    p.add_argument("--repeats", type=int, default=10, help="timed steps per backend and size (after 2 warm-up)")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the end-to-end run")
+    p.add_argument("--profile", action="store_true", help="print the time of each stage of a frame")
+    p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    add_config_options(p, RUN_FLAGS)
+    p.set_defaults(func=cmd_bench)
+
     sub.add_parser("cameras", help="list cameras").set_defaults(func=cmd_cameras)
     sub.add_parser("displays", help="list displays").set_defaults(func=cmd_displays)
 
@@ -164,11 +189,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging() -> None:
+    """Our own log lines only: libraries (onnxscript, torch) keep their chatter to themselves."""
+    log = logging.getLogger("live-dream")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("live-dream: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["run", *argv]  # `live-dream` alone, or with options, is the live installation
-    logging.basicConfig(level=logging.INFO, format="live-dream: %(message)s")
+    _setup_logging()
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args) or 0

@@ -41,6 +41,17 @@ class LiveConfig:
     max_steps: int = 6  # the most the steps keys may set
     step_size: float = 0.03  # mean change per pixel per step (the strength keys scale it)
     presets: tuple[str, ...] = ("block9", "block11", "0.5*block7 + 0.5*block12", "block5", "class:jellyfish")
+    backend: str = "auto"  # auto | torch | onnx
+    precision: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (torch backend)
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    target_fps: float = 0.0  # hold this frame rate by changing dream resolution and steps; 0 = off
+    min_width: int = 160  # bounds the tuner stays within (height follows the dream's aspect ratio)
+    max_width: int = 640
+    min_steps: int = 1
+    max_steps: int = 3
 
 
 @dataclass(frozen=True)
@@ -70,12 +81,13 @@ class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
 
 
 SECTIONS = {"network": NetworkConfig, "dream": DreamSettings, "capture": CaptureConfig, "live": LiveConfig,
-            "temporal": TemporalSettings, "display": DisplayConfig, "record": RecordConfig}
+            "temporal": TemporalSettings, "tuning": TuningConfig, "display": DisplayConfig, "record": RecordConfig}
 
 
 def _choice(*allowed):
@@ -109,6 +121,13 @@ RULES = {
     "live.max_steps": _range(1, 64),
     "live.step_size": _range(0.0, 1.0),
     "live.presets": ((lambda v: len(v) > 0), "a list of one or more objectives"),
+    "live.backend": _choice("auto", "torch", "onnx"),
+    "live.precision": _choice("auto", "fp32", "fp16", "bf16"),
+    "tuning.target_fps": _range(0.0, 240.0),
+    "tuning.min_width": _range(32, 7680),
+    "tuning.max_width": _range(32, 7680),
+    "tuning.min_steps": _range(0, 64),
+    "tuning.max_steps": _range(1, 64),
     "temporal.flow": _choice("dis", "farneback", "none"),
     "temporal.still_carry": _range(0.0, 0.99),
     "temporal.moving_carry": _range(0.0, 0.99),

@@ -58,18 +58,22 @@ def tiled_gradient(net, objective, image: torch.Tensor, tile: int, margin: int) 
     return g
 
 
-def make_step(net, objective, image: torch.Tensor, s: DreamSettings, rng: random.Random) -> torch.Tensor:
-    """One DeepDream step: jitter, gradient, normalise, ascend, un-jitter, clamp."""
-    ox, oy = rng.randint(-s.jitter, s.jitter), rng.randint(-s.jitter, s.jitter)
-    rolled = image.roll((oy, ox), dims=(2, 3))
-    g = tiled_gradient(net, objective, rolled, s.tile, s.tile_margin)
+def ascend(net, objective, image: torch.Tensor, s: DreamSettings) -> torch.Tensor:
+    """Gradient ascent by one step, no jitter: gradient, smooth, normalise by mean |g|, add, clamp."""
+    g = tiled_gradient(net, objective, image, s.tile, s.tile_margin)
     g = smooth_gradient(g, s.smoothing, s.smoothing_sigma)
     g = g / g.abs().mean().clamp_min(1e-30)
     if s.tv_weight > 0:
-        tv = total_variation_gradient(rolled)
+        tv = total_variation_gradient(image)
         g = g - s.tv_weight * tv / tv.abs().mean().clamp_min(1e-30)
-    rolled = rolled + s.step_size * g
-    return rolled.roll((-oy, -ox), dims=(2, 3)).clamp(0, 1)
+    return (image + s.step_size * g).clamp(0, 1)
+
+
+def make_step(net, objective, image: torch.Tensor, s: DreamSettings, rng: random.Random) -> torch.Tensor:
+    """One DeepDream step: roll by a random jitter, ascend, roll back."""
+    ox, oy = rng.randint(-s.jitter, s.jitter), rng.randint(-s.jitter, s.jitter)
+    rolled = ascend(net, objective, image.roll((oy, ox), dims=(2, 3)), s)
+    return rolled.roll((-oy, -ox), dims=(2, 3))
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -24,7 +24,9 @@ from .slots import LatestSlot
 from .sources import CameraSource, open_source
 from .stats import RunStats, format_summary, write_json
 from .capture import CaptureThread
-from .worker import Controls, Dreamer, DreamWorker
+from .profiling import Profile
+from .tuning import Setting, Tuner, ladder
+from .worker import Controls, Dreamer, DreamWorker, fit_cover
 from .zoo import build_network, get_spec
 
 log = logging.getLogger("live-dream")
@@ -38,6 +40,7 @@ class RunOptions:
     fast: bool = False
     measure: bool = False
     stats_json: str | None = None
+    profile: bool = False
 
 
 def presets_for(config: Config) -> list[str]:
@@ -47,14 +50,27 @@ def presets_for(config: Config) -> list[str]:
 
 
 def build_dreamer(config: Config) -> Dreamer:
+    """The network with its presets, each preset's backend ready (exports and measurements happen here)."""
     spec = get_spec(config.network.name)
     guide = load_guide(config.network.guide) if config.network.guide else None
     device = pick_device(config.network.device)
+    live = config.live
     dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device), presets_for(config),
-                      replace(config.dream, step_size=config.live.step_size), device, guide, config.dream.seed)
-    for i in tqdm(range(len(dreamer.objectives)), desc="warming up presets", unit="preset", leave=False):
-        dreamer.run(np.zeros((64, 64, 3), np.float32), i, 1, 0.0)  # builds each truncated net once
+                      replace(config.dream, step_size=live.step_size), device, guide, config.dream.seed,
+                      backend=live.backend, precision=live.precision)
+    size = (live.width, live.height)
+    for i in tqdm(range(len(dreamer.objectives)), desc="preparing presets", unit="preset", leave=False):
+        dreamer.run(np.zeros((size[1], size[0], 3), np.float32), i, max(1, live.steps), 0.0)
     return dreamer
+
+
+def build_tuner(config: Config) -> Tuner | None:
+    t, live = config.tuning, config.live
+    if t.target_fps <= 0:
+        return None
+    rungs = ladder(live.width / live.height, t.min_width, max(t.min_width, t.max_width), t.min_steps,
+                   max(t.min_steps, t.max_steps), live.steps)
+    return Tuner(rungs, Setting(live.width, live.height, live.steps), t.target_fps)
 
 
 class _Stop(Exception):
@@ -81,13 +97,16 @@ def run_live(config: Config, options: RunOptions) -> dict:
         if recorder:
             recorder.close()
         raise
-    log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame on %s", source.description,
-             dreamer.spec.name, live.width, live.height, live.steps, dreamer.device)
+    log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", source.description,
+             dreamer.spec.name, live.width, live.height, live.steps, dreamer.backend_name)
 
     inbox, outbox = LatestSlot(), LatestSlot()
     controls = Controls(steps=live.steps)
-    capture = CaptureThread(source, inbox, mirror=c.mirror and isinstance(source, CameraSource))
-    worker = DreamWorker(dreamer, config.temporal, (live.width, live.height), inbox, outbox, controls)
+    profile = Profile(options.profile)
+    tuner = build_tuner(config)
+    capture = CaptureThread(source, inbox, mirror=c.mirror and isinstance(source, CameraSource), profile=profile)
+    worker = DreamWorker(dreamer, config.temporal, (live.width, live.height), inbox, outbox, controls, tuner,
+                         profile)
     renderer = None
     stats = RunStats()
     measured: list[tuple[np.ndarray, np.ndarray]] = []
@@ -103,11 +122,15 @@ def run_live(config: Config, options: RunOptions) -> dict:
             item = outbox.get_newer(last_seq, timeout=0.02)
             if item is not None:
                 last_seq, last_image = item.seq, item.image
+                with profile.stage("upscale"):  # once, to the screen's size (or the recording's)
+                    shown = fit_cover(item.image, renderer.size if renderer else recorder.size if recorder
+                                      else item.image.shape[1::-1])
+                with profile.stage("display"):
+                    if renderer:
+                        renderer.show(shown, hud_lines(config, dreamer, controls, stats, worker))
+                    if recorder:
+                        recorder.write(shown)
                 stats.frame_shown(item.t_captured)
-                if renderer:
-                    renderer.show(item.image, hud_lines(config, dreamer, controls, stats, worker))
-                if recorder:
-                    recorder.write(item.image)
                 if options.measure and len(measured) < MEASURE_MAX_FRAMES:
                     measured.append((item.image, item.source_image))
                 if options.frames and stats.shown >= options.frames:
@@ -134,8 +157,13 @@ def run_live(config: Config, options: RunOptions) -> dict:
 
     summary = stats.summary(capture.captured, worker.dreamed)
     summary.update(network=dreamer.spec.name, objective=str(dreamer.objectives[controls.preset]),
-                   dream_size=[live.width, live.height], steps=controls.steps, strength=round(controls.strength, 3),
-                   frozen=controls.frozen, device=str(dreamer.device), interrupted=interrupted)
+                   dream_size=list(worker.size), steps=controls.steps, strength=round(controls.strength, 3),
+                   frozen=controls.frozen, device=str(dreamer.device), backend=dreamer.backend_name,
+                   interrupted=interrupted)
+    if tuner:
+        summary.update(target_fps=tuner.target, tuning_changes=tuner.changes)
+    if options.profile:
+        summary["profile"] = profile.summary()
     print(format_summary(summary))
     if options.measure and len(measured) > 1:
         out_flicker, in_flicker = flicker([o for o, _ in measured], [i for _, i in measured], FlowEstimator("dis"))
@@ -157,13 +185,14 @@ def run_live(config: Config, options: RunOptions) -> dict:
 
 def hud_lines(config: Config, dreamer: Dreamer, controls: Controls, stats: RunStats, worker: DreamWorker) -> list[str]:
     objective = dreamer.objectives[controls.preset % len(dreamer.objectives)]
+    tuning = f"   auto → {worker.tuner.target:.0f} fps" if worker.tuner else ""
     return [
-        f"{stats.recent_fps():5.1f} fps   latency {stats.recent_latency_ms():4.0f} ms   dream {worker.step_ms:4.0f} ms",
-        f"dream {config.live.width}x{config.live.height}   {controls.steps} step(s)   strength {controls.strength:.2f}"
-        + ("   FROZEN" if controls.frozen else ""),
+        f"{stats.recent_fps():5.1f} fps   latency {stats.recent_latency_ms():4.0f} ms   frame {worker.frame_ms:4.0f} ms",
+        f"dream {worker.size[0]}x{worker.size[1]}   {controls.steps} step(s)   strength {controls.strength:.2f}"
+        + tuning + ("   FROZEN" if controls.frozen else ""),
         f"{dreamer.spec.name}: {objective}   (preset {controls.preset % len(dreamer.objectives) + 1}/"
         f"{len(dreamer.objectives)})",
-        f"backend: torch {dreamer.device.type} fp32",
+        f"backend: {dreamer.backend_name}",
     ]
 
 

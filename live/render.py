@@ -83,8 +83,9 @@ class Renderer:
         return self.screen.get_size()
 
     def show(self, rgb: np.ndarray, hud_lines: list[str]) -> None:
+        """Show a frame (upscaled here unless it already has the window's size)."""
         pg = self.pg
-        frame = fit_cover(rgb, self.size)
+        frame = rgb if rgb.shape[1::-1] == self.size else fit_cover(rgb, self.size)
         self.screen.blit(pg.image.frombuffer(frame.tobytes(), self.size, "RGB"), (0, 0))
         if self.hud:
             self._draw_hud(hud_lines + [HELP])

@@ -37,7 +37,9 @@ class VideoRecorder:
         self._start: float | None = None
 
     def write(self, rgb: np.ndarray) -> None:
-        bgr = cv2.cvtColor(fit_cover(rgb, self.size), cv2.COLOR_RGB2BGR)
+        if rgb.shape[1::-1] != self.size:
+            rgb = fit_cover(rgb, self.size)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         copies = 1
         if self.realtime:
             now = time.monotonic()

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .flow import FlowEstimator, warp
+from .profiling import NO_PROFILE, Profile
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,11 @@ class TemporalDreamer:
     `dream` runs the gradient steps: float image in, float image out, same size.
     """
 
-    def __init__(self, dream: Callable[[np.ndarray], np.ndarray], settings: TemporalSettings):
+    def __init__(self, dream: Callable[[np.ndarray], np.ndarray], settings: TemporalSettings,
+                 profile: Profile = NO_PROFILE):
         self.dream = dream
         self.settings = settings
+        self.profile = profile
         self.flow = FlowEstimator(settings.flow)
         self.prev_frame: np.ndarray | None = None
         self.residual: np.ndarray | None = None
@@ -50,10 +53,15 @@ class TemporalDreamer:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         s = self.settings
         start = frame
-        if self.residual is not None and self.prev_frame is not None and self.prev_frame.shape == frame.shape:
-            flow = self.flow.backward(frame, self.prev_frame)
-            carried = warp(self.residual, flow)
-            self.motion = self._motion(frame, flow)
+        if self.prev_frame is not None and self.prev_frame.shape != frame.shape:  # the tuner resized
+            size = (frame.shape[1], frame.shape[0])
+            self.prev_frame = cv2.resize(self.prev_frame, size, interpolation=cv2.INTER_AREA)
+            self.residual = cv2.resize(self.residual, size, interpolation=cv2.INTER_LINEAR)
+        if self.residual is not None and self.prev_frame is not None:
+            with self.profile.stage("flow"):
+                flow = self.flow.backward(frame, self.prev_frame)
+                carried = warp(self.residual, flow)
+                self.motion = self._motion(frame, flow)
             carry = s.still_carry + (s.moving_carry - s.still_carry) * self.motion
             start = np.clip(frame + carry[..., None] * carried, 0.0, 1.0)
         dreamed = self.dream(start)

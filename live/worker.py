@@ -5,6 +5,7 @@ renderer's keys and read once per frame here.
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -14,12 +15,17 @@ import cv2
 import numpy as np
 import torch
 
-from .dream import DreamSettings, make_step
+from .backends import build_backend, choose_backend
+from .dream import DreamSettings
 from .featurenet import FeatureNet
 from .objectives import Objective, parse_objective
+from .profiling import NO_PROFILE, Profile
 from .slots import Frame, LatestSlot
 from .temporal import TemporalDreamer, TemporalSettings
+from .tuning import Tuner
 from .zoo import NetworkSpec
+
+log = logging.getLogger("live-dream")
 
 
 @dataclass
@@ -43,13 +49,17 @@ def fit_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class Dreamer:
-    """Objective presets on one network, each truncated as deep as it needs; runs k steps on an image."""
+    """Objective presets on one network, each truncated as deep as it needs, run through a backend.
+    One random jitter roll per frame; the backend does the gradient steps."""
 
     def __init__(self, spec: NetworkSpec, model: torch.nn.Module, presets: list[str], settings: DreamSettings,
-                 device: torch.device, guide=None, seed: int = -1):
+                 device: torch.device, guide=None, seed: int = -1, backend: str = "torch", precision: str = "auto"):
         self.spec, self.model, self.settings, self.device = spec, model, settings, device
+        self.kind, self.precision = backend, precision
         self.objectives: list[Objective] = [parse_objective(text, spec, guide) for text in presets]
         self._nets: dict[int, tuple[FeatureNet, Objective]] = {}
+        self._backends: dict[tuple, object] = {}
+        self.backend_name = "?"
         self.rng = random.Random(None if seed < 0 else seed)
 
     def net(self, preset: int) -> tuple[FeatureNet, Objective]:
@@ -59,29 +69,62 @@ class Dreamer:
             self._nets[preset] = (net, objective.bind(net))
         return self._nets[preset]
 
+    def backend(self, preset: int, size: tuple[int, int], steps: int):
+        """The backend for this preset and frame size; 'auto' is resolved on first use."""
+        key = (preset, size if self.kind != "torch" else None)
+        if key not in self._backends:
+            net, objective = self.net(preset)
+            if not self._backends:  # the first: resolve 'auto', say which and why
+                backend = choose_backend(self.kind, net, objective, self.settings, self.device, size,
+                                         max(1, steps), self.precision)
+                self.kind = backend.name.split("-")[0]  # later presets and sizes use the same kind
+            else:
+                try:
+                    backend = build_backend(self.kind, net, objective, self.settings, self.device, size,
+                                            max(1, steps), self.precision)
+                except Exception as exc:
+                    log.warning("backend %s failed for %s (%s); using torch for it", self.kind, objective, exc)
+                    backend = build_backend("torch", net, objective, self.settings, self.device, size, 1,
+                                            self.precision)
+            self._backends[key] = backend
+        backend = self._backends[key]
+        self.backend_name = backend.name
+        return backend
+
     def run(self, image: np.ndarray, preset: int, steps: int, strength: float) -> np.ndarray:
-        net, objective = self.net(preset)
-        settings = replace(self.settings, step_size=self.settings.step_size * strength)
-        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None]
-        for _ in range(steps):
-            x = make_step(net, objective, x, settings, self.rng)
-        return x[0].permute(1, 2, 0).float().cpu().numpy()
+        if steps <= 0:
+            return image
+        h, w = image.shape[:2]
+        backend = self.backend(preset, (w, h), steps)
+        j = self.settings.jitter
+        oy, ox = self.rng.randint(-j, j), self.rng.randint(-j, j)
+        rolled = np.roll(image, (oy, ox), axis=(0, 1))
+        dreamed = backend.steps(rolled, steps, self.settings.step_size * strength)
+        return np.roll(dreamed, (-oy, -ox), axis=(0, 1))
+
+
+def is_out_of_memory(exc: Exception) -> bool:
+    """CUDA out-of-memory, from PyTorch or from ONNX Runtime (which reports it as a plain failure)."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 class DreamWorker:
     def __init__(self, dreamer: Dreamer, temporal: TemporalSettings, size: tuple[int, int],
-                 inbox: LatestSlot, outbox: LatestSlot, controls: Controls):
+                 inbox: LatestSlot, outbox: LatestSlot, controls: Controls, tuner: Tuner | None = None,
+                 profile: Profile = NO_PROFILE):
         self.dreamer, self.size, self.inbox, self.outbox, self.controls = dreamer, size, inbox, outbox, controls
-        self.temporal = TemporalDreamer(self._dream, temporal)
+        self.tuner, self.profile = tuner, profile
+        self.temporal = TemporalDreamer(self._dream, temporal, profile)
         self.dreamed = 0
-        self.step_ms = 0.0  # last frame's dreaming time, for the HUD
+        self.frame_ms = 0.0  # last frame's processing time, for the HUD
         self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
     def _dream(self, image: np.ndarray) -> np.ndarray:
         c = self.controls
-        return self.dreamer.run(image, c.preset % len(self.dreamer.objectives), c.steps, c.strength)
+        with self.profile.stage("steps"):
+            return self.dreamer.run(image, c.preset % len(self.dreamer.objectives), c.steps, c.strength)
 
     def start(self):
         self._thread.start()
@@ -90,6 +133,23 @@ class DreamWorker:
     def stop(self):
         self._stop.set()
         self._thread.join(timeout=10)
+
+    def _apply(self, setting) -> None:
+        self.size = (setting.width, setting.height)
+        self.controls.steps = setting.steps
+        log.info("tuning: %s (measured %.1f fps, target %.0f)", setting, self.tuner.last_fps, self.tuner.target)
+
+    def _out_of_memory(self) -> None:
+        """A GPU ran out of memory: continue at a lower resolution instead of crashing."""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if self.tuner:
+            setting = self.tuner.lower_ceiling()
+            self.size, self.controls.steps = (setting.width, setting.height), setting.steps
+        else:
+            w, h = self.size
+            self.size = (max(32, int(w * 0.75) // 16 * 16), max(32, int(h * 0.75) // 16 * 16))
+        log.warning("out of GPU memory: dream resolution lowered to %dx%d", *self.size)
 
     def _run(self):
         last_seq, held = 0, None
@@ -101,17 +161,26 @@ class DreamWorker:
                         break
                     continue
                 last_seq = frame.seq
-                if self.controls.frozen and held is not None:
+                t0 = time.perf_counter()
+                if self.controls.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
                     frame = replace(held, seq=frame.seq, t_captured=frame.t_captured)
                 else:
-                    small = fit_cover(frame.image, self.size)
+                    with self.profile.stage("preprocess"):
+                        small = fit_cover(frame.image, self.size)
                     frame = held = replace(frame, image=small)
-                t0 = time.perf_counter()
-                out = self.temporal(frame.image.astype(np.float32) / 255.0)
-                self.step_ms = (time.perf_counter() - t0) * 1000
+                try:
+                    out = self.temporal(frame.image.astype(np.float32) / 255.0)
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    self._out_of_memory()
+                    continue
+                self.frame_ms = (time.perf_counter() - t0) * 1000
                 self.dreamed += 1
                 dreamed = (out * 255.0 + 0.5).astype(np.uint8)
                 self.outbox.put(Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image))
+                if self.tuner and (setting := self.tuner.update(self.frame_ms)):
+                    self._apply(setting)
         except Exception as exc:
             self.error = f"dream worker failed: {exc.__class__.__name__}: {exc}"
         finally:

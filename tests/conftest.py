@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-# Tests never download weights, and never need a screen.
+# Tests never download weights, and never need a screen; exported graphs go to a throwaway cache.
 os.environ["LIVE_DREAM_OFFLINE"] = "1"
+if "LIVE_DREAM_MODELS" not in os.environ:
+    import tempfile
+    os.environ["LIVE_DREAM_MODELS"] = tempfile.mkdtemp(prefix="live-dream-models-")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 

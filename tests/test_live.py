@@ -44,7 +44,7 @@ def as_float(frame):
 
 def config(tmp_path, **overrides):
     base = {"display.mode": "headless", "live.width": 160, "live.height": 120, "live.presets": "block9",
-            "dream.seed": 0, "record.width": 160, "record.height": 120}
+            "dream.seed": 0, "record.width": 160, "record.height": 120, "live.backend": "torch"}
     base.update(overrides)
     return load_config(None, base)
 
@@ -216,7 +216,7 @@ def test_a_source_that_ends_ends_the_run(tmp_path, capsys):
 def test_the_recording_is_playable_after_an_interrupt(tmp_path, sig):
     out = tmp_path / "dream.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--size",
-                             "160x120", "--record", str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
+                             "160x120", "--record", str(out), "--set", "live.backend=torch"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     partial = []
     deadline = time.monotonic() + 120

@@ -1,0 +1,266 @@
+"""Backends: the same dream step (gradient ascent without jitter) computed in different ways.
+
+- `torch`: eager PyTorch on a copy of the network with BatchNorm folded into the convolutions and
+  channels_last memory; on CUDA in fp16 (or bf16) with the objective reduced in fp32.
+- `onnx`: k steps exported once to an ONNX graph (cached under models/cache) and run by ONNX
+  Runtime with TensorRT (fp16), CUDA or CPU, whichever this machine has.
+- `auto`: measures the available ones briefly and keeps the fastest; the choice is cached per machine.
+
+Every backend takes and returns HxWx3 float32 RGB images in [0, 1].
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dream import DreamSettings, ascend
+from .errors import UserError
+
+log = logging.getLogger("live-dream")
+
+
+def models_dir() -> Path:
+    """Where exported graphs and measurements are cached: $LIVE_DREAM_MODELS, else ./models when
+    running from the project folder, else ~/.cache/live-dream."""
+    if os.environ.get("LIVE_DREAM_MODELS"):
+        return Path(os.environ["LIVE_DREAM_MODELS"])
+    if Path("models").is_dir():
+        return Path("models")
+    return Path.home() / ".cache" / "live-dream"
+
+
+def to_image_tensor(image: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None]
+
+
+def to_image_array(x: torch.Tensor) -> np.ndarray:
+    return x[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+# ---------------------------------------------------------------- torch
+
+class PreparedNet(torch.nn.Module):
+    """The truncated network made fast: BatchNorm folded, channels_last, optionally half precision.
+    Takes fp32 images; returns fp32 activations, so objectives are always reduced in fp32."""
+
+    def __init__(self, net, dtype=torch.float32):
+        super().__init__()
+        from torch.fx.experimental.optimization import fuse
+        try:
+            self.net = fuse(net.eval())
+        except Exception as exc:  # a network torch.fx cannot trace: still correct, just unfolded
+            log.warning("could not fold BatchNorm for %s (%s); using it unfolded", net.spec.name, exc)
+            self.net = net
+        self.net = self.net.to(memory_format=torch.channels_last, dtype=dtype)
+        self.dtype = dtype
+
+    def forward(self, image):
+        acts = self.net(image.to(self.dtype).contiguous(memory_format=torch.channels_last))
+        return {name: a.float() for name, a in acts.items()}
+
+
+class TorchBackend:
+    def __init__(self, net, objective, settings: DreamSettings, device: torch.device, precision: str = "auto"):
+        if precision == "auto":
+            precision = "fp16" if device.type == "cuda" else "fp32"
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        self.net = PreparedNet(net, dtype).to(device)
+        self.objective, self.device = objective, device
+        self.settings = replace(settings, tile=1 << 16)  # live frames are small: no tiling
+        self.name = f"torch-{device.type}-{precision}"
+
+    def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
+        x = to_image_tensor(image, self.device)
+        settings = replace(self.settings, step_size=step_size)
+        for _ in range(steps):
+            x = ascend(self.net, self.objective, x, settings)
+        return to_image_array(x)
+
+
+class EagerBaseline(TorchBackend):
+    """Plain eager PyTorch, fp32, NCHW, nothing folded: the yardstick the benchmark divides by."""
+
+    def __init__(self, net, objective, settings: DreamSettings, device: torch.device):
+        self.net, self.objective, self.device = net.to(device), objective, device
+        self.settings = replace(settings, tile=1 << 16)
+        self.name = f"eager-{device.type}-fp32"
+
+
+# ---------------------------------------------------------------- ONNX Runtime
+
+def onnx_providers() -> list:
+    import onnxruntime as ort
+    available = ort.get_available_providers()
+    wanted = []
+    if torch.cuda.is_available():  # asking for GPU providers without CUDA only logs errors
+        if "TensorrtExecutionProvider" in available:
+            cache = str(models_dir() / "cache" / "tensorrt")
+            wanted.append(("TensorrtExecutionProvider", {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                                                         "trt_engine_cache_path": cache}))
+        if "CUDAExecutionProvider" in available:
+            wanted.append("CUDAExecutionProvider")
+    return wanted + ["CPUExecutionProvider"]
+
+
+def graph_key(spec_name: str, objective, size: tuple[int, int], steps: int) -> str:
+    """Cache name: network, objective (guide features included), resolution, step count, versions."""
+    h = hashlib.sha1(f"{objective}|{torch.__version__}|v1".encode())
+    for _, term in objective.terms:
+        if getattr(term, "features", None) is not None:
+            h.update(term.features.cpu().numpy().tobytes())
+    safe = "".join(c if c.isalnum() else "_" for c in str(objective))[:40]
+    return f"{spec_name}-{safe}-{size[0]}x{size[1]}-k{steps}-{h.hexdigest()[:10]}.onnx"
+
+
+class OnnxBackend:
+    def __init__(self, net, objective, settings: DreamSettings, size: tuple[int, int], steps: int = 1):
+        import onnxruntime as ort
+        if settings.smoothing != "none" or settings.tv_weight > 0:
+            raise UserError("the onnx backend does not do gradient smoothing or total variation")
+        self.net, self.objective, self.size = net, objective, size
+        self.providers = onnx_providers()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        # Idle threads that spin steal the CPU from capture and display threads in a live pipeline.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self._options, self._ort = options, ort
+        self.sessions = {steps: self._session(steps)}
+        provider = self.sessions[steps].get_providers()[0].replace("ExecutionProvider", "").lower()
+        self.name = f"onnx-{provider}" + ("-fp16" if provider == "tensorrt" else "")
+
+    def _session(self, steps: int):
+        from .onnx_export import export_steps
+        path = models_dir() / "cache" / "onnx" / graph_key(self.net.spec.name, self.objective, self.size, steps)
+        if not path.is_file():
+            log.info("exporting %s %s at %dx%d, %d step(s), to ONNX (once; cached in %s)...",
+                     self.net.spec.name, self.objective, *self.size, steps, path.parent)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                export_steps(self.net, self.objective, self.size, steps, path)
+            log.info("exported in %.1f s", time.perf_counter() - t0)
+        return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
+
+    def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
+        if steps <= 0:
+            return image
+        h, w = image.shape[:2]
+        if (w, h) != self.size:
+            raise ValueError(f"onnx graph is for {self.size[0]}x{self.size[1]}, got {w}x{h}")
+        x = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+        feed_size = np.array(step_size, dtype=np.float32)
+        if steps in self.sessions:
+            x = self.sessions[steps].run(None, {"image": x, "step_size": feed_size})[0]
+        else:  # another step count than exported: repeat the one-step graph
+            if 1 not in self.sessions:
+                self.sessions[1] = self._session(1)
+            for _ in range(steps):
+                x = self.sessions[1].run(None, {"image": x, "step_size": feed_size})[0]
+        return x[0].transpose(1, 2, 0)
+
+
+# ---------------------------------------------------------------- choosing
+
+@dataclass
+class Measured:
+    name: str
+    ms: float
+
+
+def time_steps(backend, size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> list[float]:
+    """Milliseconds per single step, after warm-up."""
+    rng = np.random.default_rng(0)
+    image = rng.random((size[1], size[0], 3), dtype=np.float32)
+    for _ in range(warmup):
+        backend.steps(image, 1, 0.02)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        backend.steps(image, 1, 0.02)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def machine_fingerprint(device: torch.device) -> str:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    import onnxruntime as ort
+    return f"{platform.machine()}|{platform.processor()}|{os.cpu_count()}|{gpu}|torch {torch.__version__}|ort {ort.__version__}"
+
+
+def build_backend(kind: str, net, objective, settings, device, size, steps, precision):
+    if kind == "torch":
+        return TorchBackend(net, objective, settings, device, precision)
+    if kind == "onnx":
+        return OnnxBackend(net, objective, settings, size, steps)
+    raise UserError(f"unknown backend '{kind}'; use auto, torch or onnx")
+
+
+def choose_backend(kind: str, net, objective, settings: DreamSettings, device: torch.device,
+                   size: tuple[int, int], steps: int, precision: str = "auto"):
+    """The backend asked for, or with 'auto' the fastest that works here. A backend that fails to
+    load or export falls back to the next with a one-line warning; torch always works."""
+    order = ["onnx", "torch"] if kind == "auto" else [kind] + (["torch"] if kind != "torch" else [])
+    built, failures = {}, []
+    for name in order:
+        try:
+            built[name] = build_backend(name, net, objective, settings, device, size, steps, precision)
+        except Exception as exc:
+            failures.append(name)
+            message = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+            log.warning("backend %s unavailable (%s); falling back to %s", name, message,
+                        next((n for n in order if n not in failures), "torch"))
+        if kind != "auto" and built:
+            backend = next(iter(built.values()))
+            log.info("backend: %s (asked for %s)", backend.name, kind)
+            return backend
+    if len(built) == 1:
+        backend = next(iter(built.values()))
+        log.info("backend: %s (the only one that works here)", backend.name)
+        return backend
+    cache = models_dir() / "cache" / "backend-choice.json"
+    key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}"
+    choices = _read_json(cache)
+    if key in choices and choices[key]["name"] in {b.name for b in built.values()}:
+        winner = choices[key]
+        log.info("backend: %s, %.1f ms/step (measured %s: %s)", winner["name"], winner["ms"], winner["when"],
+                 winner["why"])
+        return next(b for b in built.values() if b.name == winner["name"])
+    measured = [Measured(b.name, statistics.median(time_steps(b, size))) for b in built.values()]
+    measured.sort(key=lambda m: m.ms)
+    why = ", ".join(f"{m.name} {m.ms:.1f} ms" for m in measured)
+    log.info("backend: %s, fastest of %s per step at %dx%d", measured[0].name, why, *size)
+    choices[key] = {"name": measured[0].name, "ms": round(measured[0].ms, 2), "why": why,
+                    "when": time.strftime("%Y-%m-%d")}
+    _write_json(cache, choices)
+    return next(b for b in built.values() if b.name == measured[0].name)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from .imageio import atomic_output
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=1))
+    except OSError as exc:  # a read-only install still runs; it just measures again next time
+        log.warning("could not cache the backend choice in %s (%s)", path, exc)

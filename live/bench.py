@@ -1,0 +1,89 @@
+"""`live-dream bench`: milliseconds per gradient step for each backend and size, against plain eager
+PyTorch fp32 measured in the same run, then an end-to-end run of the live pipeline on the demo source."""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import statistics
+from dataclasses import replace
+
+import torch
+
+from .backends import EagerBaseline, OnnxBackend, TorchBackend, time_steps
+from .config import Config
+from .engine import pick_device
+from .featurenet import FeatureNet
+from .objectives import parse_objective
+from .pipeline import RunOptions, run_live
+from .stats import write_json
+from .zoo import build_network, get_spec
+
+log = logging.getLogger("live-dream")
+SIZES = [(320, 240), (640, 360), (1280, 720)]
+
+
+def p95(times: list[float]) -> float:
+    return sorted(times)[int(0.95 * (len(times) - 1))]
+
+
+def describe_machine(device: torch.device) -> str:
+    import onnxruntime as ort
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    return f"{where} ({platform.machine()}), torch {torch.__version__}, onnxruntime {ort.__version__}"
+
+
+def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
+    spec = get_spec(config.network.name)
+    device = pick_device(config.network.device)
+    objective = parse_objective(config.network.objective or spec.default_layer, spec)
+    net = FeatureNet(spec, build_network(spec, config.network.weights or None), objective.layers).to(device).eval()
+    objective = objective.bind(net)
+    settings = replace(config.dream, smoothing="none", tv_weight=0.0)
+    rows = []
+    for size in sizes:
+        makers = [("eager", lambda: EagerBaseline(net, objective, settings, device)),
+                  ("torch", lambda: TorchBackend(net, objective, settings, device, config.live.precision)),
+                  ("onnx", lambda: OnnxBackend(net, objective, settings, size, 1))]
+        baseline = None
+        for kind, make in makers:
+            try:
+                backend = make()
+                times = time_steps(backend, size, repeats=repeats)
+            except Exception as exc:
+                log.warning("bench: %s at %dx%d failed (%s)", kind, *size, str(exc).splitlines()[0][:160])
+                continue
+            median = statistics.median(times)
+            baseline = baseline or median
+            row = {"size": f"{size[0]}x{size[1]}", "backend": backend.name, "median_ms": round(median, 2),
+                   "p95_ms": round(p95(times), 2), "speedup_vs_eager_fp32": round(baseline / median, 2)}
+            rows.append(row)
+            print(f"{row['size']:<10} {row['backend']:<22} {row['median_ms']:>9.1f} {row['p95_ms']:>9.1f} "
+                  f"{row['speedup_vs_eager_fp32']:>8.2f}x", flush=True)
+    return rows
+
+
+def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20.0, profile: bool = False,
+              json_path: str | None = None) -> dict:
+    device = pick_device(config.network.device)
+    spec = get_spec(config.network.name)
+    objective = config.network.objective or spec.default_layer
+    print(f"live-dream bench: {spec.name} {objective}; {describe_machine(device)}")
+    print(f"{'size':<10} {'backend':<22} {'median ms':>9} {'p95 ms':>9} {'vs eager fp32':>9}")
+    rows = bench_steps(config, sizes or SIZES, repeats)
+    live = config.live
+    print(f"end to end: demo source, headless, {live.width}x{live.height}, {live.steps} step(s) per frame, "
+          f"backend {live.backend}, {seconds:.0f} s ...", flush=True)
+    e2e_config = replace(config, capture=replace(config.capture, source="demo"),
+                         display=replace(config.display, mode="headless"), record=replace(config.record, path=""))
+    summary = run_live(e2e_config, RunOptions(seconds=seconds, profile=profile))
+    if profile:
+        print(f"{'stage':<12} {'median ms':>9} {'p95 ms':>9}  (one frame; capture, dream and display overlap)")
+        for stage, figures in summary["profile"].items():
+            print(f"{stage:<12} {figures['median_ms']:>9.2f} {figures['p95_ms']:>9.2f}")
+    result = {"machine": describe_machine(device), "network": spec.name, "objective": objective,
+              "steps": rows, "end_to_end": summary}
+    if json_path:
+        write_json(json_path, result)
+        print(f"wrote {json_path}")
+    return result

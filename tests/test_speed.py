@@ -1,0 +1,219 @@
+"""Backends agree with eager fp32, the ONNX graph is cached, failures fall back, the tuner settles,
+running out of GPU memory lowers the resolution, and `live-dream bench` prints and writes its figures."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from live.backends import EagerBaseline, OnnxBackend, TorchBackend, choose_backend, models_dir
+from live.dream import DreamSettings
+from live.featurenet import FeatureNet
+from live.objectives import parse_objective
+from live.slots import Frame, LatestSlot
+from live.temporal import TemporalSettings
+from live.tuning import Setting, Tuner, ladder
+from live.worker import Controls, Dreamer, DreamWorker
+from live_helpers import scaled
+
+SIZE = (160, 120)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def photo_image():
+    return scaled("chelsea", SIZE).astype(np.float32) / 255.0
+
+
+def prepared(lite0, lite0_model, text):
+    objective = parse_objective(text, lite0)
+    net = FeatureNet(lite0, lite0_model, objective.layers).eval()
+    return net, objective.bind(net)
+
+
+def update_cosine(a: np.ndarray, b: np.ndarray, start: np.ndarray) -> float:
+    da, db = (a - start).ravel(), (b - start).ravel()
+    return float(da @ db / (np.linalg.norm(da) * np.linalg.norm(db)))
+
+
+@pytest.mark.parametrize("text", ["block9", "block11:3,40", "class:jellyfish"])
+@pytest.mark.parametrize("kind", ["torch", "onnx"])
+def test_every_backend_steps_the_same_way_as_eager_fp32(lite0, lite0_model, photo_image, kind, text):
+    net, objective = prepared(lite0, lite0_model, text)
+    settings = DreamSettings()
+    eager = EagerBaseline(net, objective, settings, CPU).steps(photo_image, 1, 0.02)
+    backend = (TorchBackend(net, objective, settings, CPU) if kind == "torch"
+               else OnnxBackend(net, objective, settings, SIZE, 1))
+    fast = backend.steps(photo_image, 1, 0.02)
+    assert update_cosine(fast, eager, photo_image) > 0.99
+    assert fast.shape == photo_image.shape and fast.min() >= 0 and fast.max() <= 1
+
+
+def test_the_onnx_graph_is_exported_once_and_unrolls_k_steps(lite0, lite0_model, photo_image, caplog):
+    net, objective = prepared(lite0, lite0_model, "block8")
+    settings = DreamSettings()
+    with caplog.at_level(logging.INFO, logger="live-dream"):
+        two = OnnxBackend(net, objective, settings, SIZE, 2)
+        assert "exporting lite0 block8 at 160x120, 2 step(s)" in caplog.text
+        caplog.clear()
+        again = OnnxBackend(net, objective, settings, SIZE, 2)
+        assert "exporting" not in caplog.text  # cached under models/cache/onnx
+    assert list((models_dir() / "cache" / "onnx").glob("lite0-block8-160x120-k2-*.onnx"))
+    unrolled = again.steps(photo_image, 2, 0.02)
+    repeated = two.steps(two.steps(photo_image, 1, 0.02), 1, 0.02)  # the 1-step graph, twice
+    eager = EagerBaseline(net, objective, settings, CPU).steps(photo_image, 2, 0.02)
+    assert update_cosine(unrolled, eager, photo_image) > 0.99
+    assert update_cosine(repeated, eager, photo_image) > 0.99
+
+
+def test_a_backend_that_cannot_load_falls_back_with_one_warning(lite0, lite0_model, caplog, tmp_path, monkeypatch):
+    net, objective = prepared(lite0, lite0_model, "block7")
+    with caplog.at_level(logging.WARNING, logger="live-dream"):
+        backend = choose_backend("onnx", net, objective, DreamSettings(smoothing="gaussian"), CPU, SIZE, 1)
+    assert backend.name == "torch-cpu-fp32"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "backend onnx unavailable" in warnings[0] and "falling back to torch" in warnings[0]
+
+    # An export that cannot be written (the cache folder is a file) falls back too.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("LIVE_DREAM_MODELS", str(blocker))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="live-dream"):
+        backend = choose_backend("onnx", net, objective, DreamSettings(), CPU, SIZE, 1)
+    assert backend.name == "torch-cpu-fp32" and "backend onnx unavailable" in caplog.text
+
+
+def test_auto_measures_once_then_uses_the_cached_choice(lite0, lite0_model, caplog):
+    net, objective = prepared(lite0, lite0_model, "block6")
+    with caplog.at_level(logging.INFO, logger="live-dream"):
+        first = choose_backend("auto", net, objective, DreamSettings(), CPU, SIZE, 1)
+        assert "fastest of" in caplog.text and "onnx-cpu" in caplog.text and "torch-cpu-fp32" in caplog.text
+        caplog.clear()
+        second = choose_backend("auto", net, objective, DreamSettings(), CPU, SIZE, 1)
+    assert second.name == first.name
+    assert "measured 20" in caplog.text  # "(measured YYYY-MM-DD: ...)": read from the cache, not re-measured
+    cached = json.loads((models_dir() / "cache" / "backend-choice.json").read_text())
+    assert any(v["name"] == first.name for v in cached.values())
+
+
+# ---------------------------------------------------------------- tuning
+
+def simulate(tuner: Tuner, ms_per_megapixel_step: float, frames: int, seed: int = 0) -> list[int]:
+    """Feed the tuner frame times from a cost model of a machine; returns the rung index per frame."""
+    rng, path = random.Random(seed), []
+    for _ in range(frames):
+        s = tuner.setting
+        ms = ms_per_megapixel_step * s.width * s.height / 1e6 * (s.steps + 0.6) + 3 + rng.gauss(0, 1.5)
+        tuner.update(max(1.0, ms))
+        path.append(tuner.index)
+    return path
+
+
+def test_the_tuner_reaches_the_target_and_stays_there():
+    rungs = ladder(4 / 3, 160, 640, 1, 3, preferred_steps=1)
+    for speed in (180.0, 360.0, 60.0):  # this machine, one twice as slow, one three times as fast
+        tuner = Tuner(rungs, Setting(320, 240, 1), target_fps=20)
+        path = simulate(tuner, speed, 800)
+        assert path[-300:] == [path[-1]] * 300, speed  # settled: no oscillation in the last 300 frames
+        s = tuner.setting
+        fps = 1000 / (speed * s.width * s.height / 1e6 * (s.steps + 0.6) + 3)
+        assert fps >= 0.93 * 20, (speed, s)  # holds the target...
+        if tuner.index < len(rungs) - 1:  # ...at the richest setting that does
+            nxt = rungs[tuner.index + 1]
+            assert 1000 / (speed * nxt.width * nxt.height / 1e6 * (nxt.steps + 0.6) + 3) < 1.1 * 20 * 1.05
+        assert tuner.changes <= 6
+
+
+def test_the_tuner_does_not_oscillate_when_costs_are_not_proportional_to_pixels():
+    """A machine whose step time doubles above 400 px wide (caches overflow): the cost model predicts a
+    rung that then fails. The tuner may probe it again only after a long quiet spell."""
+    rungs = ladder(4 / 3, 160, 640, 1, 1, preferred_steps=1)
+    tuner, rng, path = Tuner(rungs, Setting(320, 240, 1), target_fps=12), random.Random(0), []
+    for _ in range(3000):
+        s = tuner.setting
+        ms = 0.00045 * s.width * s.height * (2.2 if s.width > 400 else 1.0) + 4 + rng.gauss(0, 1.5)
+        tuner.update(ms)
+        path.append(s.width)
+    moves = [i for i in range(1, len(path)) if path[i] != path[i - 1]]
+    bursts = []  # moves less than 100 frames apart belong to one probe
+    for i in moves:
+        if bursts and i - bursts[-1][-1] < 100:
+            bursts[-1].append(i)
+        else:
+            bursts.append([i])
+    later = bursts[1:]
+    assert all(len(b) <= 3 for b in later), bursts
+    assert all(b[0] - a[-1] >= 800 for a, b in zip(later, later[1:])), bursts  # a probe per ~45 s at most
+    assert sum(w <= 400 for w in path[-1000:]) > 900  # and it lives below the size that fails
+
+
+def test_the_tuner_follows_a_machine_that_slows_down():
+    rungs = ladder(16 / 9, 160, 1280, 1, 2, preferred_steps=1)
+    tuner = Tuner(rungs, Setting(640, 368, 1), target_fps=25)
+    simulate(tuner, 60.0, 300)
+    before = tuner.setting
+    simulate(tuner, 240.0, 300, seed=1)  # something else now takes most of the machine
+    assert tuner.setting.cost < before.cost
+    assert all(160 <= r.width <= 1280 and 1 <= r.steps <= 2 for r in rungs)
+
+
+def test_the_ladder_changes_resolution_first_and_steps_only_at_the_ends():
+    rungs = ladder(4 / 3, 160, 480, 1, 3, preferred_steps=2)
+    assert rungs[0] == Setting(160, 128, 1) and rungs[1].steps == 2 and rungs[-1].steps == 3
+    assert [r.cost for r in rungs] == sorted(r.cost for r in rungs)
+    assert {r.steps for r in rungs[1:-1]} == {2}
+
+
+class GpuMemoryLimit(Dreamer):
+    """Stands in for a GPU (none runs here) that runs out of memory above a pixel budget."""
+
+    def run(self, image, preset, steps, strength):
+        if image.shape[0] * image.shape[1] > 200 * 150:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().run(image, preset, steps, strength)
+
+
+def test_running_out_of_gpu_memory_lowers_the_resolution_instead_of_crashing(lite0, lite0_model, caplog):
+    dreamer = GpuMemoryLimit(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), CPU, seed=0)
+    inbox, outbox = LatestSlot(), LatestSlot()
+    worker = DreamWorker(dreamer, TemporalSettings(), (320, 240), inbox, outbox, Controls(steps=1))
+    frame = scaled("coffee", (640, 480))
+    with caplog.at_level(logging.WARNING, logger="live-dream"):
+        worker.start()
+        shown = None
+        for seq in range(1, 40):
+            inbox.put(Frame(frame, seq, time.monotonic()))
+            shown = outbox.get_newer(0 if shown is None else shown.seq, timeout=2.0) or shown
+        inbox.close()
+        worker.stop()
+    assert worker.error is None
+    assert shown is not None and shown.image.shape[0] * shown.image.shape[1] <= 200 * 150
+    assert "out of GPU memory: dream resolution lowered" in caplog.text
+
+
+# ---------------------------------------------------------------- the benchmark command
+
+def test_bench_prints_and_writes_its_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "live.cli", "bench", "--sizes", "160x120", "--repeats", "3",
+                             "--size", "160x120", "--seconds", "4", "--profile", "--json", str(out),
+                             "--set", "live.presets=block9"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    for name in ("eager-cpu-fp32", "torch-cpu-fp32", "onnx-cpu", "end to end", "fps", "latency", "flow", "steps"):
+        assert name in result.stdout, name
+    data = json.loads(out.read_text())
+    backends = {row["backend"]: row for row in data["steps"]}
+    assert backends["eager-cpu-fp32"]["speedup_vs_eager_fp32"] == 1.0
+    assert all(row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"] for row in data["steps"])
+    e2e = data["end_to_end"]
+    assert e2e["shown"] > 0 and e2e["fps"] > 0 and e2e["latency_ms_median"] > 0
+    assert {"capture", "preprocess", "flow", "steps", "upscale"} <= set(e2e["profile"])
