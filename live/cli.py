@@ -65,6 +65,16 @@ def cmd_still(args):
     print(f"wrote {args.output}")
 
 
+def size_overrides(text: str | None) -> list[str]:
+    """--size 320x240 -> the live.width / live.height settings."""
+    if not text:
+        return []
+    w, _, h = text.lower().partition("x")
+    if not (w.isdigit() and h.isdigit()):
+        raise UserError(f"--size '{text}' must look like 320x240")
+    return [f"live.width={w}", f"live.height={h}"]
+
+
 def cmd_run(args):
     from .pipeline import RunOptions, run_live
     args.set = list(args.set)
@@ -76,11 +86,7 @@ def cmd_run(args):
         args.set.append("capture.mirror=false")
     if args.hud:
         args.set.append("display.hud=true")
-    if args.size:
-        w, _, h = args.size.lower().partition("x")
-        if not (w.isdigit() and h.isdigit()):
-            raise UserError(f"--size '{args.size}' must look like 320x240")
-        args.set += [f"live.width={w}", f"live.height={h}"]
+    args.set += size_overrides(args.size)
     config = config_from_args(args, RUN_FLAGS)
     summary = run_live(config, RunOptions(seconds=args.seconds, frames=args.frames, fast=args.fast,
                                           measure=args.measure, stats_json=args.stats_json))
@@ -89,10 +95,7 @@ def cmd_run(args):
 
 def cmd_bench(args):
     from .bench import SIZES, run_bench
-    args.set = list(args.set)
-    if args.size:
-        w, _, h = args.size.lower().partition("x")
-        args.set += [f"live.width={w}", f"live.height={h}"]
+    args.set = list(args.set) + size_overrides(args.size)
     sizes = SIZES
     if args.sizes:
         try:

@@ -6,6 +6,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -79,3 +80,15 @@ def to_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
 
 def to_rgb(image: torch.Tensor) -> np.ndarray:
     return image[0].detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def fit_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale and centre-crop to exactly `size` (w, h), filling it: no black bars on a gallery screen."""
+    w, h = size
+    ih, iw = image.shape[:2]
+    scale = max(w / iw, h / ih)
+    cw, ch = min(iw, round(w / scale)), min(ih, round(h / scale))
+    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
+    crop = image[y0:y0 + ch, x0:x0 + cw]
+    shrinking = cw > w
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -26,7 +27,8 @@ from .stats import RunStats, format_summary, write_json
 from .capture import CaptureThread
 from .profiling import Profile
 from .tuning import Setting, Tuner, ladder
-from .worker import Controls, Dreamer, DreamWorker, fit_cover
+from .imageio import fit_cover
+from .worker import Controls, Dreamer, DreamWorker
 from .zoo import build_network, get_spec
 
 log = logging.getLogger("live-dream")
@@ -111,7 +113,8 @@ def run_live(config: Config, options: RunOptions) -> dict:
     stats = RunStats()
     measured: list[tuple[np.ndarray, np.ndarray]] = []
     interrupted = False
-    previous_term = signal.signal(signal.SIGTERM, _raise_stop)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, _raise_stop) if on_main_thread else None
     try:
         renderer = None if headless else Renderer(config.display)
         capture.start()
@@ -148,7 +151,8 @@ def run_live(config: Config, options: RunOptions) -> dict:
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous_term)
         capture.stop()
         worker.stop()
         if renderer:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import DisplayConfig
 from .errors import UserError
-from .worker import fit_cover
+from .imageio import fit_cover
 
 KEYS = {  # key name -> action
     "escape": "quit", "q": "quit",

@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
-from .imageio import _umask, write_image
-from .worker import fit_cover
+from .imageio import _umask, fit_cover, write_image
 
 
 class VideoRecorder:

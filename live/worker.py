@@ -11,13 +11,13 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import torch
 
 from .backends import build_backend, choose_backend
 from .dream import DreamSettings
 from .featurenet import FeatureNet
+from .imageio import fit_cover
 from .objectives import Objective, parse_objective
 from .profiling import NO_PROFILE, Profile
 from .slots import Frame, LatestSlot
@@ -34,18 +34,6 @@ class Controls:
     strength: float = 1.0  # multiplies the step size
     steps: int = 1
     frozen: bool = False  # keep dreaming on the current frame; new frames are dropped
-
-
-def fit_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale and centre-crop to exactly `size` (w, h), filling it: no black bars on a gallery screen."""
-    w, h = size
-    ih, iw = image.shape[:2]
-    scale = max(w / iw, h / ih)
-    cw, ch = min(iw, round(w / scale)), min(ih, round(h / scale))
-    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
-    crop = image[y0:y0 + ch, x0:x0 + cw]
-    shrinking = cw > w
-    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
 class Dreamer:
