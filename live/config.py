@@ -41,6 +41,7 @@ class LiveConfig:
     max_steps: int = 6  # the most the steps keys may set
     step_size: float = 0.03  # mean change per pixel per step (the strength keys scale it)
     presets: tuple[str, ...] = ("block9", "block11", "0.5*block7 + 0.5*block12", "block5", "class:jellyfish")
+    cycle_seconds: float = 0.0  # move to the next preset every this many seconds; 0 = only by key
     backend: str = "auto"  # auto | torch | onnx
     precision: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (torch backend)
 
@@ -121,6 +122,7 @@ RULES = {
     "live.max_steps": _range(1, 64),
     "live.step_size": _range(0.0, 1.0),
     "live.presets": ((lambda v: len(v) > 0), "a list of one or more objectives"),
+    "live.cycle_seconds": _range(0.0, 86400.0),
     "live.backend": _choice("auto", "torch", "onnx"),
     "live.precision": _choice("auto", "fp32", "fp16", "bf16"),
     "tuning.target_fps": _range(0.0, 240.0),

@@ -110,6 +110,7 @@ def run_live(config: Config, options: RunOptions) -> dict:
     worker = DreamWorker(dreamer, config.temporal, (live.width, live.height), inbox, outbox, controls, tuner,
                          profile)
     renderer = None
+    preset_changes = 0
     stats = RunStats()
     measured: list[tuple[np.ndarray, np.ndarray]] = []
     interrupted = False
@@ -119,8 +120,9 @@ def run_live(config: Config, options: RunOptions) -> dict:
         renderer = None if headless else Renderer(config.display)
         capture.start()
         worker.start()
-        last_seq, last_image = 0, None
+        last_seq, last_image, preset_changes = 0, None, 0
         deadline = time.monotonic() + options.seconds if options.seconds else None
+        next_cycle = time.monotonic() + live.cycle_seconds
         while True:
             item = outbox.get_newer(last_seq, timeout=0.02)
             if item is not None:
@@ -142,6 +144,12 @@ def run_live(config: Config, options: RunOptions) -> dict:
                 if action == "quit":
                     raise _Stop
                 apply_action(action, controls, config, len(dreamer.objectives), last_image)
+                if action in ("next", "previous"):
+                    next_cycle = time.monotonic() + live.cycle_seconds  # a chosen preset gets its full time
+            if live.cycle_seconds and time.monotonic() >= next_cycle:
+                apply_action("next", controls, config, len(dreamer.objectives), last_image)
+                preset_changes += 1
+                next_cycle = time.monotonic() + live.cycle_seconds
             if deadline and time.monotonic() >= deadline:
                 break
             if item is None and outbox.closed:  # the source ended or a stage failed
@@ -163,7 +171,7 @@ def run_live(config: Config, options: RunOptions) -> dict:
     summary.update(network=dreamer.spec.name, objective=str(dreamer.objectives[controls.preset]),
                    dream_size=list(worker.size), steps=controls.steps, strength=round(controls.strength, 3),
                    frozen=controls.frozen, device=str(dreamer.device), backend=dreamer.backend_name,
-                   interrupted=interrupted)
+                   timed_preset_changes=preset_changes, interrupted=interrupted)
     if tuner:
         summary.update(target_fps=tuner.target, tuning_changes=tuner.changes)
     if options.profile:

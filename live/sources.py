@@ -8,8 +8,8 @@ from __future__ import annotations
 import glob
 import logging
 import math
-import os
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -21,6 +21,7 @@ from .imageio import read_image
 log = logging.getLogger("live-dream")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # camera probes would print warnings
 MEDIA = Path(__file__).resolve().parent / "media"
+RECONNECT_SECONDS = 30
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
@@ -54,24 +55,31 @@ class CameraSource:
         if not cameras and sys.platform.startswith("linux"):
             raise UserError(f"no camera found on this machine (wanted camera {which}); connect one and check "
                             f"`live-dream cameras`, or use --source demo / a video file")
-        index = self._resolve(which, cameras)
-        self.cap = cv2.VideoCapture(index, cv2.CAP_V4L2) if os.name == "posix" else cv2.VideoCapture(index)
+        self.index = index = self._resolve(which, cameras)
+        self.request = (width, height, fps)
+        self.cap = self._open()
         if not self.cap.isOpened():
             listing = ", ".join(f"{i}: {n}" for i, n in cameras) or "none"
             raise UserError(f"cannot open camera {which} (cameras found: {listing}); check the cable and "
                             f"permissions, or use --source demo / a video file")
-        # MJPG lets USB cameras deliver full resolution at full rate.
-        self.cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
-        self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-        self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        self.cap.set(cv2.CAP_PROP_FPS, fps)
-        self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale one from a queue
         got = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                self.cap.get(cv2.CAP_PROP_FPS))
         name = dict(cameras).get(index, f"camera {index}")
         log.info("camera %d (%s): asked %dx%d@%d MJPG, got %dx%d@%.1f", index, name, width, height, fps, *got)
         self.description = f"camera {index} ({name}) {got[0]}x{got[1]}@{got[2]:.0f}"
         self.fps = None
+
+    def _open(self):
+        width, height, fps = self.request
+        cap = cv2.VideoCapture(self.index, cv2.CAP_V4L2) if sys.platform.startswith("linux") else cv2.VideoCapture(self.index)
+        if cap.isOpened():
+            # MJPG lets USB cameras deliver full resolution at full rate.
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+            cap.set(cv2.CAP_PROP_FPS, fps)
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale one from a queue
+        return cap
 
     @staticmethod
     def _resolve(which: str, cameras: list[tuple[int, str]]) -> int:
@@ -89,7 +97,25 @@ class CameraSource:
 
     def read(self):
         ok, bgr = self.cap.read()
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+        if not ok:
+            bgr = self._reconnect()
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def _reconnect(self):
+        """A USB hiccup or a cable knocked by a visitor: reopen for a while before giving up."""
+        log.warning("camera %s stopped delivering frames; reconnecting for up to %d s", self.index,
+                    RECONNECT_SECONDS)
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while time.monotonic() < deadline:
+            self.cap.release()
+            time.sleep(1.0)
+            self.cap = self._open()
+            ok, bgr = self.cap.read() if self.cap.isOpened() else (False, None)
+            if ok:
+                log.info("camera %s is back", self.index)
+                return bgr
+        raise RuntimeError(f"camera {self.index} stopped delivering frames and did not come back within "
+                           f"{RECONNECT_SECONDS} s; check its cable")
 
     def close(self):
         self.cap.release()

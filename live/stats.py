@@ -11,11 +11,14 @@ import numpy as np
 from .imageio import atomic_output
 
 
+LATENCY_WINDOW = 100_000  # about an hour at 30 fps: percentiles cover that; memory stays flat for weeks
+
+
 @dataclass
 class RunStats:
     started: float = field(default_factory=time.monotonic)
     shown: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     recent: deque = field(default_factory=lambda: deque(maxlen=30))  # (time shown, latency) for the HUD
     first_shown: float | None = None
     last_shown: float | None = None

@@ -278,3 +278,13 @@ def test_cameras_and_displays_commands_say_what_is_there(tmp_path):
     assert "no screen" in run("displays").stdout
     listed = run("displays", SDL_VIDEODRIVER="dummy").stdout.split()
     assert listed[0] == "0:" and "x" in listed[1]
+
+
+def test_presets_cycle_on_a_timer_for_unattended_shows(tmp_path):
+    summary = run_live(config(tmp_path, **{"capture.source": "demo", "live.presets": "block9; block11",
+                                           "live.cycle_seconds": 0.5}), RunOptions(seconds=4))
+    assert summary["timed_preset_changes"] >= 2
+    assert summary["objective"] in ("block9", "block11")
+    off = run_live(config(tmp_path, **{"capture.source": "demo", "live.presets": "block9; block11"}),
+                   RunOptions(seconds=1.5))
+    assert off["timed_preset_changes"] == 0 and off["objective"] == "block9"
