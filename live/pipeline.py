@@ -197,7 +197,7 @@ def run_live(config: Config, options: RunOptions) -> dict:
 
 def hud_lines(config: Config, dreamer: Dreamer, controls: Controls, stats: RunStats, worker: DreamWorker) -> list[str]:
     objective = dreamer.objectives[controls.preset % len(dreamer.objectives)]
-    tuning = f"   auto → {worker.tuner.target:.0f} fps" if worker.tuner else ""
+    tuning = f"   auto -> {worker.tuner.target:.0f} fps" if worker.tuner else ""
     return [
         f"{stats.recent_fps():5.1f} fps   latency {stats.recent_latency_ms():4.0f} ms   frame {worker.frame_ms:4.0f} ms",
         f"dream {worker.size[0]}x{worker.size[1]}   {controls.steps} step(s)   strength {controls.strength:.2f}"

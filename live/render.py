@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no banner on our terminal
+
 from .config import DisplayConfig
 from .errors import UserError
 from .imageio import fit_cover
@@ -22,7 +24,8 @@ KEYS = {  # key name -> action
     "]": "more_steps", "=": "more_steps", "[": "fewer_steps", "-": "fewer_steps",
     "space": "freeze", "s": "snapshot",
 }
-HELP = "Esc/Q quit  F fullscreen  H HUD  ←/→ preset  ↑/↓ strength  [/] steps  Space freeze  S snapshot"
+# ASCII only: pygame's built-in font has no arrow glyphs.
+HELP = "Esc/Q quit  F fullscreen  H HUD  Left/Right preset  Up/Down strength  [/] steps  Space freeze  S snapshot"
 
 
 def screen_available() -> bool:
@@ -45,7 +48,6 @@ def list_displays() -> list[tuple[int, int]]:
 
 class Renderer:
     def __init__(self, cfg: DisplayConfig, title: str = "live-dream"):
-        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         import pygame
         self.pg = pygame
         try:
