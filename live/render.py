@@ -25,7 +25,8 @@ KEYS = {  # key name -> action
     "space": "freeze", "s": "snapshot",
 }
 # ASCII only: pygame's built-in font has no arrow glyphs.
-HELP = "Esc/Q quit  F fullscreen  H HUD  Left/Right preset  Up/Down strength  [/] steps  Space freeze  S snapshot"
+HELP = ["Esc/Q quit   F fullscreen   H HUD   Space freeze   S snapshot",
+        "Left/Right preset   Up/Down strength   [ ] steps"]
 
 
 def screen_available() -> bool:
@@ -90,7 +91,7 @@ class Renderer:
         frame = rgb if rgb.shape[1::-1] == self.size else fit_cover(rgb, self.size)
         self.screen.blit(pg.image.frombuffer(frame.tobytes(), self.size, "RGB"), (0, 0))
         if self.hud:
-            self._draw_hud(hud_lines + [HELP])
+            self._draw_hud(hud_lines + HELP)
         pg.display.flip()
 
     def _draw_hud(self, lines: list[str]) -> None:
