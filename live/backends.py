@@ -1,7 +1,8 @@
 """Backends: the same dream step (gradient ascent without jitter) computed in different ways.
 
 - `torch`: eager PyTorch on a copy of the network with BatchNorm folded into the convolutions and
-  channels_last memory; on CUDA in fp16 (or bf16) with the objective reduced in fp32.
+  channels_last memory; on CUDA in fp16 (or bf16) with the objective reduced in fp32, each step
+  replayed from a captured CUDA graph.
 - `onnx`: k steps exported once to an ONNX graph (cached under models/cache) and run by ONNX
   Runtime with TensorRT (fp16), CUDA or CPU, whichever this machine has.
 - `auto`: measures the available ones briefly and keeps the fastest; the choice is cached per machine.
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dream import DreamSettings, ascend
+from .dream import DreamSettings, ascent_direction
 from .errors import UserError
 
 log = logging.getLogger("live-dream")
@@ -72,7 +73,31 @@ class PreparedNet(torch.nn.Module):
         return {name: a.float() for name, a in acts.items()}
 
 
+class GraphedDirection:
+    """A step's direction replayed from a captured CUDA graph: one launch instead of a few hundred
+    small kernels, which is where most of the time goes at live resolutions. One graph per shape."""
+
+    def __init__(self, direction, example: torch.Tensor):
+        self.input = example.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm up outside the graph: cuDNN settles on its algorithms
+            for _ in range(3):
+                direction(self.input)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.output = direction(self.input)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        self.input.copy_(image)
+        self.graph.replay()
+        return self.output  # overwritten by the next replay: use it at once
+
+
 class TorchBackend:
+    use_graphs = False
+
     def __init__(self, net, objective, settings: DreamSettings, device: torch.device, precision: str = "auto"):
         if precision == "auto":
             precision = "fp16" if device.type == "cuda" else "fp32"
@@ -80,13 +105,29 @@ class TorchBackend:
         self.net = PreparedNet(net, dtype).to(device)
         self.objective, self.device = objective, device
         self.settings = replace(settings, tile=1 << 16)  # live frames are small: no tiling
+        self.use_graphs, self._graphs = device.type == "cuda", {}
         self.name = f"torch-{device.type}-{precision}"
+
+    def direction(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.use_graphs:
+            return ascent_direction(self.net, self.objective, x, self.settings)
+        shape = tuple(x.shape)
+        if shape not in self._graphs:
+            try:
+                self._graphs[shape] = GraphedDirection(
+                    lambda image: ascent_direction(self.net, self.objective, image, self.settings), x)
+            except torch.cuda.OutOfMemoryError:
+                raise  # the worker lowers the resolution
+            except Exception as exc:  # a driver or op that cannot be captured: eager is still right
+                log.warning("could not capture a CUDA graph (%s); stepping eagerly", str(exc).splitlines()[0][:200])
+                self.use_graphs = False
+                return self.direction(x)
+        return self._graphs[shape](x)
 
     def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
         x = to_image_tensor(image, self.device)
-        settings = replace(self.settings, step_size=step_size)
         for _ in range(steps):
-            x = ascend(self.net, self.objective, x, settings)
+            x = (x + step_size * self.direction(x)).clamp(0, 1)
         return to_image_array(x)
 
 

@@ -58,15 +58,20 @@ def tiled_gradient(net, objective, image: torch.Tensor, tile: int, margin: int) 
     return g
 
 
-def ascend(net, objective, image: torch.Tensor, s: DreamSettings) -> torch.Tensor:
-    """Gradient ascent by one step, no jitter: gradient, smooth, normalise by mean |g|, add, clamp."""
+def ascent_direction(net, objective, image: torch.Tensor, s: DreamSettings) -> torch.Tensor:
+    """Where one step goes: the gradient, smoothed, normalised by its mean |g|, minus total variation."""
     g = tiled_gradient(net, objective, image, s.tile, s.tile_margin)
     g = smooth_gradient(g, s.smoothing, s.smoothing_sigma)
     g = g / g.abs().mean().clamp_min(1e-30)
     if s.tv_weight > 0:
         tv = total_variation_gradient(image)
         g = g - s.tv_weight * tv / tv.abs().mean().clamp_min(1e-30)
-    return (image + s.step_size * g).clamp(0, 1)
+    return g
+
+
+def ascend(net, objective, image: torch.Tensor, s: DreamSettings) -> torch.Tensor:
+    """Gradient ascent by one step, no jitter."""
+    return (image + s.step_size * ascent_direction(net, objective, image, s)).clamp(0, 1)
 
 
 def make_step(net, objective, image: torch.Tensor, s: DreamSettings, rng: random.Random) -> torch.Tensor:

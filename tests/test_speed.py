@@ -57,6 +57,20 @@ def test_every_backend_steps_the_same_way_as_eager_fp32(lite0, lite0_model, phot
     assert fast.shape == photo_image.shape and fast.min() >= 0 and fast.max() <= 1
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (fp16 and CUDA graphs)")
+@pytest.mark.parametrize("text", ["block9", "class:jellyfish"])
+def test_cuda_fp16_replayed_from_a_graph_steps_the_same_way_as_eager_fp32(lite0, lite0_model, photo_image, text):
+    net, objective = prepared(lite0, lite0_model, text)
+    settings = DreamSettings()
+    eager = EagerBaseline(net, objective, settings, CPU).steps(photo_image, 1, 0.02)
+    gpu = TorchBackend(net, objective, settings, torch.device("cuda"))  # a folded copy goes to the GPU
+    captured = gpu.steps(photo_image, 1, 0.02)
+    replayed = gpu.steps(photo_image, 1, 0.02)
+    assert gpu.name == "torch-cuda-fp16" and gpu.use_graphs and len(gpu._graphs) == 1
+    assert update_cosine(captured, eager, photo_image) > 0.98
+    assert update_cosine(replayed, eager, photo_image) > 0.98
+
+
 def test_the_onnx_graph_is_exported_once_and_unrolls_k_steps(lite0, lite0_model, photo_image, caplog):
     net, objective = prepared(lite0, lite0_model, "block8")
     settings = DreamSettings()
