@@ -1,6 +1,8 @@
 """Optical flow between consecutive frames, and warping images along it (OpenCV DIS or Farneback)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -29,13 +31,20 @@ def gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
+@lru_cache(maxsize=4)
+def pixel_grid(h: int, w: int) -> np.ndarray:
+    """HxWx2 float32 (x, y) of every pixel; made once per size, it is on every frame's path."""
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid = np.stack([grid_x, grid_y], axis=2)
+    grid.flags.writeable = False
+    return grid
+
+
 def warp(image: np.ndarray, flow: np.ndarray | None, border_value: float = 0.0) -> np.ndarray:
     """Sample `image` (from the previous frame) at pixel + flow; outside the frame gives border_value."""
     if flow is None:
         return image
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+    return cv2.remap(image, pixel_grid(*flow.shape[:2]) + flow, None, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_CONSTANT, borderValue=(border_value,) * 4)
 
 
@@ -57,6 +66,6 @@ def _inside(flow: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     if flow is None:
         return np.ones(shape, dtype=bool)
     h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w), np.arange(h))
-    x, y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    source = pixel_grid(h, w) + flow
+    x, y = source[..., 0], source[..., 1]
     return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
