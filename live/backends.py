@@ -222,17 +222,20 @@ class Measured:
     ms: float
 
 
-def time_steps(backend, size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> list[float]:
-    """Milliseconds per single step, after warm-up."""
+def time_steps(backends: list, size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> list[list[float]]:
+    """Milliseconds per single step of each backend, after warm-up. The backends take turns, one step
+    each, so a machine that speeds up or slows down meanwhile (a shared host) favours none of them."""
     rng = np.random.default_rng(0)
     image = rng.random((size[1], size[0], 3), dtype=np.float32)
-    for _ in range(warmup):
-        backend.steps(image, 1, 0.02)
-    times = []
+    for backend in backends:
+        for _ in range(warmup):
+            backend.steps(image, 1, 0.02)
+    times = [[] for _ in backends]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        backend.steps(image, 1, 0.02)
-        times.append((time.perf_counter() - t0) * 1000)
+        for backend, own in zip(backends, times):
+            t0 = time.perf_counter()
+            backend.steps(image, 1, 0.02)
+            own.append((time.perf_counter() - t0) * 1000)
     return times
 
 
@@ -280,7 +283,8 @@ def choose_backend(kind: str, net, objective, settings: DreamSettings, device: t
         log.info("backend: %s, %.1f ms/step (measured %s: %s)", winner["name"], winner["ms"], winner["when"],
                  winner["why"])
         return next(b for b in built.values() if b.name == winner["name"])
-    measured = [Measured(b.name, statistics.median(time_steps(b, size))) for b in built.values()]
+    candidates = list(built.values())
+    measured = [Measured(b.name, statistics.median(times)) for b, times in zip(candidates, time_steps(candidates, size))]
     measured.sort(key=lambda m: m.ms)
     why = ", ".join(f"{m.name} {m.ms:.1f} ms" for m in measured)
     log.info("backend: %s, fastest of %s per step at %dx%d", measured[0].name, why, *size)

@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -27,9 +28,19 @@ def p95(times: list[float]) -> float:
     return sorted(times)[int(0.95 * (len(times) - 1))]
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
 def describe_machine(device: torch.device) -> str:
     import onnxruntime as ort
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {os.cpu_count()} cores"
     return f"{where} ({platform.machine()}), torch {torch.__version__}, onnxruntime {ort.__version__}"
 
 
@@ -45,16 +56,21 @@ def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
         makers = [("eager", lambda: EagerBaseline(net, objective, settings, device)),
                   ("torch", lambda: TorchBackend(net, objective, settings, device, config.live.precision)),
                   ("onnx", lambda: OnnxBackend(net, objective, settings, size, 1))]
-        baseline = None
+        backends = []
         for kind, make in makers:
             try:
                 backend = make()
-                times = time_steps(backend, size, repeats=repeats)
+                time_steps([backend], size, repeats=0, warmup=1)  # a failure shows here, not mid-timing
             except Exception as exc:
                 log.warning("bench: %s at %dx%d failed (%s)", kind, *size, str(exc).splitlines()[0][:160])
                 continue
+            backends.append(backend)
+        if not backends:
+            continue
+        all_times = time_steps(backends, size, repeats=repeats)
+        baseline = statistics.median(all_times[0])  # eager fp32, unless it failed
+        for backend, times in zip(backends, all_times):
             median = statistics.median(times)
-            baseline = baseline or median
             row = {"size": f"{size[0]}x{size[1]}", "backend": backend.name, "median_ms": round(median, 2),
                    "p95_ms": round(p95(times), 2), "speedup_vs_eager_fp32": round(baseline / median, 2)}
             rows.append(row)
