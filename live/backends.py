@@ -96,7 +96,7 @@ class GraphedDirection:
 
 
 class TorchBackend:
-    use_graphs = False
+    use_graphs = False  # EagerBaseline keeps this: it never replays graphs
 
     def __init__(self, net, objective, settings: DreamSettings, device: torch.device, precision: str = "auto"):
         if precision == "auto":
@@ -284,7 +284,8 @@ def choose_backend(kind: str, net, objective, settings: DreamSettings, device: t
                  winner["why"])
         return next(b for b in built.values() if b.name == winner["name"])
     candidates = list(built.values())
-    measured = [Measured(b.name, statistics.median(times)) for b, times in zip(candidates, time_steps(candidates, size))]
+    measured = [Measured(b.name, statistics.median(times))
+                for b, times in zip(candidates, time_steps(candidates, size))]
     measured.sort(key=lambda m: m.ms)
     why = ", ".join(f"{m.name} {m.ms:.1f} ms" for m in measured)
     log.info("backend: %s, fastest of %s per step at %dx%d", measured[0].name, why, *size)
