@@ -21,7 +21,7 @@ import platform
 import statistics
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -216,29 +216,6 @@ class OnnxBackend:
 
 # ---------------------------------------------------------------- choosing
 
-@dataclass
-class Measured:
-    name: str
-    ms: float
-
-
-def time_steps(backends: list, size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> list[list[float]]:
-    """Milliseconds per single step of each backend, after warm-up. The backends take turns, one step
-    each, so a machine that speeds up or slows down meanwhile (a shared host) favours none of them."""
-    rng = np.random.default_rng(0)
-    image = rng.random((size[1], size[0], 3), dtype=np.float32)
-    for backend in backends:
-        for _ in range(warmup):
-            backend.steps(image, 1, 0.02)
-    times = [[] for _ in backends]
-    for _ in range(repeats):
-        for backend, own in zip(backends, times):
-            t0 = time.perf_counter()
-            backend.steps(image, 1, 0.02)
-            own.append((time.perf_counter() - t0) * 1000)
-    return times
-
-
 def machine_fingerprint(device: torch.device) -> str:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
     import onnxruntime as ort
@@ -253,46 +230,81 @@ def build_backend(kind: str, net, objective, settings, device, size, steps, prec
     raise UserError(f"unknown backend '{kind}'; use auto, torch or onnx")
 
 
-def choose_backend(kind: str, net, objective, settings: DreamSettings, device: torch.device,
-                   size: tuple[int, int], steps: int, precision: str = "auto"):
-    """The backend asked for, or with 'auto' the fastest that works here. A backend that fails to
-    load or export falls back to the next with a one-line warning; torch always works."""
+def build_candidates(kind: str, net, objective, settings, device, size, steps, precision) -> list:
+    """The backend asked for (with 'auto': every one), in order of preference. One that fails to load or
+    export is left out with a one-line warning; torch always works, so the list is never empty."""
     order = ["onnx", "torch"] if kind == "auto" else [kind] + (["torch"] if kind != "torch" else [])
-    built, failures = {}, []
+    built, failures = [], []
     for name in order:
         try:
-            built[name] = build_backend(name, net, objective, settings, device, size, steps, precision)
+            built.append(build_backend(name, net, objective, settings, device, size, steps, precision))
         except Exception as exc:
             failures.append(name)
             message = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
             log.warning("backend %s unavailable (%s); falling back to %s", name, message,
                         next((n for n in order if n not in failures), "torch"))
         if kind != "auto" and built:
-            backend = next(iter(built.values()))
-            log.info("backend: %s (asked for %s)", backend.name, kind)
-            return backend
-    if len(built) == 1:
-        backend = next(iter(built.values()))
-        log.info("backend: %s (the only one that works here)", backend.name)
-        return backend
+            break
+    return built
+
+
+class PipelineTrial:
+    """'auto' the first time: the candidates take turns on the live frames themselves, under the real
+    load of capture, optical flow and display (a step timed alone misses it: on a 2-core CPU torch won
+    alone and onnx won in the pipeline), then the fastest is kept for good and remembered."""
+    WARMUP, TIMED = 2, 10  # frames per candidate
+
+    def __init__(self, candidates: list, remember):
+        self.candidates, self.remember = candidates, remember
+        self.times: list[list[float]] = [[] for _ in candidates]
+        self.turn, self.winner = 0, None
+
+    @property
+    def name(self) -> str:
+        if self.winner:
+            return self.winner.name
+        return "auto (trying " + ", ".join(b.name for b in self.candidates) + ")"
+
+    def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
+        if self.winner:
+            return self.winner.steps(image, steps, step_size)
+        i = self.turn % len(self.candidates)
+        self.turn += 1
+        t0 = time.perf_counter()
+        out = self.candidates[i].steps(image, steps, step_size)
+        if steps > 0 and self.turn > self.WARMUP * len(self.candidates):
+            self.times[i].append((time.perf_counter() - t0) * 1000 / steps)
+        if all(len(t) >= self.TIMED for t in self.times):
+            ms = [statistics.median(t) for t in self.times]
+            self.winner = self.candidates[ms.index(min(ms))]
+            self.remember(self.winner.name, min(ms), ", ".join(
+                f"{b.name} {m:.1f} ms" for b, m in sorted(zip(self.candidates, ms), key=lambda bm: bm[1])))
+        return out
+
+
+def choose_backend(kind: str, net, objective, settings: DreamSettings, device: torch.device,
+                   size: tuple[int, int], steps: int, precision: str = "auto"):
+    """The backend asked for, or with 'auto' the fastest that works here: the choice remembered for this
+    machine, network, objective, size and step count, else a PipelineTrial that makes it."""
+    built = build_candidates(kind, net, objective, settings, device, size, steps, precision)
+    if kind != "auto" or len(built) == 1:
+        return built[0]
     cache = models_dir() / "cache" / "backend-choice.json"
-    key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}"
-    choices = _read_json(cache)
-    if key in choices and choices[key]["name"] in {b.name for b in built.values()}:
-        winner = choices[key]
-        log.info("backend: %s, %.1f ms/step (measured %s: %s)", winner["name"], winner["ms"], winner["when"],
-                 winner["why"])
-        return next(b for b in built.values() if b.name == winner["name"])
-    candidates = list(built.values())
-    measured = [Measured(b.name, statistics.median(times))
-                for b, times in zip(candidates, time_steps(candidates, size))]
-    measured.sort(key=lambda m: m.ms)
-    why = ", ".join(f"{m.name} {m.ms:.1f} ms" for m in measured)
-    log.info("backend: %s, fastest of %s per step at %dx%d", measured[0].name, why, *size)
-    choices[key] = {"name": measured[0].name, "ms": round(measured[0].ms, 2), "why": why,
-                    "when": time.strftime("%Y-%m-%d")}
-    _write_json(cache, choices)
-    return next(b for b in built.values() if b.name == measured[0].name)
+    key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}|pipeline"
+    remembered = _read_json(cache).get(key)
+    if remembered and remembered["name"] in {b.name for b in built}:
+        log.info("backend for %s at %dx%d: %s, %.1f ms/step in the pipeline (measured %s: %s)", objective, *size,
+                 remembered["name"], remembered["ms"], remembered["when"], remembered["why"])
+        return next(b for b in built if b.name == remembered["name"])
+
+    def remember(name: str, ms: float, why: str) -> None:
+        log.info("backend for %s at %dx%d: %s, the fastest in the running pipeline of %s per step", objective,
+                 *size, name, why)
+        choices = _read_json(cache)
+        choices[key] = {"name": name, "ms": round(ms, 2), "why": why, "when": time.strftime("%Y-%m-%d")}
+        _write_json(cache, choices)
+
+    return PipelineTrial(built, remember)
 
 
 def _read_json(path: Path) -> dict:

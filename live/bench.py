@@ -6,12 +6,14 @@ import logging
 import os
 import platform
 import statistics
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .backends import EagerBaseline, OnnxBackend, TorchBackend, time_steps
+from .backends import EagerBaseline, OnnxBackend, TorchBackend
 from .config import Config
 from .engine import pick_device
 from .featurenet import FeatureNet
@@ -22,6 +24,23 @@ from .zoo import build_network, get_spec
 
 log = logging.getLogger("live-dream")
 SIZES = [(320, 240), (640, 360), (1280, 720)]
+
+
+def time_steps(backends: list, size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> list[list[float]]:
+    """Milliseconds per single step of each backend, after warm-up. The backends take turns, one step
+    each, so a machine that speeds up or slows down meanwhile (a shared host) favours none of them."""
+    rng = np.random.default_rng(0)
+    image = rng.random((size[1], size[0], 3), dtype=np.float32)
+    for backend in backends:
+        for _ in range(warmup):
+            backend.steps(image, 1, 0.02)
+    times = [[] for _ in backends]
+    for _ in range(repeats):
+        for backend, own in zip(backends, times):
+            t0 = time.perf_counter()
+            backend.steps(image, 1, 0.02)
+            own.append((time.perf_counter() - t0) * 1000)
+    return times
 
 
 def p95(times: list[float]) -> float:

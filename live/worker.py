@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .backends import build_backend, choose_backend
+from .backends import choose_backend
 from .dream import DreamSettings
 from .featurenet import FeatureNet
 from .imageio import fit_cover
@@ -58,23 +58,12 @@ class Dreamer:
         return self._nets[preset]
 
     def backend(self, preset: int, size: tuple[int, int], steps: int):
-        """The backend for this preset and frame size; 'auto' is resolved on first use."""
-        key = (preset, size if self.kind != "torch" else None)
+        """The backend for this preset and frame size; with 'auto', the remembered choice or a trial."""
+        key = (preset, size if self.kind != "torch" else None)  # the torch backend takes any size
         if key not in self._backends:
             net, objective = self.net(preset)
-            if not self._backends:  # the first: resolve 'auto', say which and why
-                backend = choose_backend(self.kind, net, objective, self.settings, self.device, size,
-                                         max(1, steps), self.precision)
-                self.kind = backend.name.split("-")[0]  # later presets and sizes use the same kind
-            else:
-                try:
-                    backend = build_backend(self.kind, net, objective, self.settings, self.device, size,
-                                            max(1, steps), self.precision)
-                except Exception as exc:
-                    log.warning("backend %s failed for %s (%s); using torch for it", self.kind, objective, exc)
-                    backend = build_backend("torch", net, objective, self.settings, self.device, size, 1,
-                                            self.precision)
-            self._backends[key] = backend
+            self._backends[key] = choose_backend(self.kind, net, objective, self.settings, self.device, size,
+                                                 max(1, steps), self.precision)
         backend = self._backends[key]
         self.backend_name = backend.name
         return backend

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from live.backends import EagerBaseline, OnnxBackend, TorchBackend, choose_backend, models_dir
+from live.backends import EagerBaseline, OnnxBackend, PipelineTrial, TorchBackend, choose_backend, models_dir
 from live.dream import DreamSettings
 from live.featurenet import FeatureNet
 from live.objectives import parse_objective
@@ -106,17 +106,28 @@ def test_a_backend_that_cannot_load_falls_back_with_one_warning(lite0, lite0_mod
     assert backend.name == "torch-cpu-fp32" and "backend onnx unavailable" in caplog.text
 
 
-def test_auto_measures_once_then_uses_the_cached_choice(lite0, lite0_model, caplog):
+def test_auto_tries_each_backend_on_the_frames_it_dreams_then_keeps_and_remembers_the_fastest(
+        lite0, lite0_model, photo_image, caplog):
     net, objective = prepared(lite0, lite0_model, "block6")
+    trial = choose_backend("auto", net, objective, DreamSettings(), CPU, SIZE, 1)
+    assert isinstance(trial, PipelineTrial) and "onnx-cpu" in trial.name and "torch-cpu-fp32" in trial.name
+    eager = EagerBaseline(net, objective, DreamSettings(), CPU).steps(photo_image, 1, 0.02)
+    frames = (PipelineTrial.WARMUP + PipelineTrial.TIMED) * 2
     with caplog.at_level(logging.INFO, logger="live-dream"):
-        first = choose_backend("auto", net, objective, DreamSettings(), CPU, SIZE, 1)
-        assert "fastest of" in caplog.text and "onnx-cpu" in caplog.text and "torch-cpu-fp32" in caplog.text
-        caplog.clear()
-        second = choose_backend("auto", net, objective, DreamSettings(), CPU, SIZE, 1)
-    assert second.name == first.name
-    assert "measured 20" in caplog.text  # "(measured YYYY-MM-DD: ...)": read from the cache, not re-measured
+        for _ in range(frames):  # every frame is dreamed properly, whichever backend's turn it is
+            assert update_cosine(trial.steps(photo_image, 1, 0.02), eager, photo_image) > 0.99
+    assert trial.winner is not None and trial.name in ("onnx-cpu", "torch-cpu-fp32")
+    assert [len(t) for t in trial.times] == [PipelineTrial.TIMED] * 2  # warm-up frames were not timed
+    assert "the fastest in the running pipeline of" in caplog.text and "onnx-cpu" in caplog.text
+    assert trial.steps(photo_image, 1, 0.02).shape == photo_image.shape  # now the winner alone
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="live-dream"):
+        again = choose_backend("auto", net, objective, DreamSettings(), CPU, SIZE, 1)
+    assert again.name == trial.name and not isinstance(again, PipelineTrial)
+    assert "(measured 20" in caplog.text  # "(measured YYYY-MM-DD: ...)": remembered, not tried again
     cached = json.loads((models_dir() / "cache" / "backend-choice.json").read_text())
-    assert any(v["name"] == first.name for v in cached.values())
+    assert any(v["name"] == trial.name for v in cached.values())
 
 
 # ---------------------------------------------------------------- tuning
