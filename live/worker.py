@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .backends import choose_backend
+from .backends import TorchBackend, choose_backend
 from .dream import DreamSettings
 from .featurenet import FeatureNet
 from .imageio import fit_cover
@@ -48,6 +48,7 @@ class Dreamer:
         self._nets: dict[int, tuple[FeatureNet, Objective]] = {}
         self._backends: dict[tuple, object] = {}
         self.backend_name = "?"
+        self.live = False  # set after the start-up warm-up: from then on nothing may pause the picture
         self.rng = random.Random(None if seed < 0 else seed)
 
     def net(self, preset: int) -> tuple[FeatureNet, Objective]:
@@ -62,8 +63,18 @@ class Dreamer:
         key = (preset, size if self.kind != "torch" else None)  # the torch backend takes any size
         if key not in self._backends:
             net, objective = self.net(preset)
-            self._backends[key] = choose_backend(self.kind, net, objective, self.settings, self.device, size,
-                                                 max(1, steps), self.precision)
+            if self.live and self.kind != "torch":
+                # A size first met mid-run (the tuner, the out-of-memory guard): exporting a graph or
+                # building a TensorRT engine now would freeze the picture for seconds. Torch starts at once.
+                if (preset, None) not in self._backends:
+                    self._backends[(preset, None)] = TorchBackend(net, objective, self.settings, self.device,
+                                                                  self.precision)
+                self._backends[key] = self._backends[(preset, None)]
+                log.info("%s at %dx%d: %s (no pause to export for a size met mid-run)", objective, *size,
+                         self._backends[key].name)
+            else:
+                self._backends[key] = choose_backend(self.kind, net, objective, self.settings, self.device, size,
+                                                     max(1, steps), self.precision)
         backend = self._backends[key]
         self.backend_name = backend.name
         return backend

@@ -130,6 +130,21 @@ def test_auto_tries_each_backend_on_the_frames_it_dreams_then_keeps_and_remember
     assert any(v["name"] == trial.name for v in cached.values())
 
 
+def test_a_size_first_met_mid_run_is_dreamed_by_torch_at_once_instead_of_pausing_to_export(lite0, lite0_model):
+    dreamer = Dreamer(lite0, lite0_model, ["block8:5,9"], DreamSettings(), CPU, seed=0, backend="onnx")
+    assert dreamer.backend(0, SIZE, 1).name == "onnx-cpu"  # at start-up: exported (or loaded) in place
+    dreamer.live = True  # now the tuner moves to a size never seen before
+    size = (128, 96)
+    image = scaled("chelsea", size).astype(np.float32) / 255.0
+    assert dreamer.backend(0, size, 1).name == "torch-cpu-fp32"
+    graphs = models_dir() / "cache" / "onnx"
+    assert list(graphs.glob("lite0-block8_5_9-160x120-*")) and not list(graphs.glob("lite0-block8_5_9-128x96-*"))
+    net, objective = dreamer.net(0)
+    eager = EagerBaseline(net, objective, DreamSettings(), CPU).steps(image, 1, 0.02)
+    assert update_cosine(dreamer.backend(0, size, 1).steps(image, 1, 0.02), eager, image) > 0.99
+    assert dreamer.backend(0, SIZE, 1).name == "onnx-cpu"  # back at the start size: its graph again
+
+
 # ---------------------------------------------------------------- tuning
 
 def simulate(tuner: Tuner, ms_per_megapixel_step: float, frames: int, seed: int = 0) -> list[int]:
