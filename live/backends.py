@@ -180,6 +180,8 @@ class OnnxBackend:
         options.log_severity_level = 3
         self._options, self._ort = options, ort
         self.sessions = {steps: self._session(steps)}
+        if steps != 1:  # other step counts (keys, tuner) repeat the 1-step graph: have it ready, no pause later
+            self.sessions[1] = self._session(1)
         provider = self.sessions[steps].get_providers()[0].replace("ExecutionProvider", "").lower()
         self.name = f"onnx-{provider}" + ("-fp16" if provider == "tensorrt" else "")
 
@@ -207,8 +209,6 @@ class OnnxBackend:
         if steps in self.sessions:
             x = self.sessions[steps].run(None, {"image": x, "step_size": feed_size})[0]
         else:  # another step count than exported: repeat the one-step graph
-            if 1 not in self.sessions:
-                self.sessions[1] = self._session(1)
             for _ in range(steps):
                 x = self.sessions[1].run(None, {"image": x, "step_size": feed_size})[0]
         return x[0].transpose(1, 2, 0)

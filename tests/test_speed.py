@@ -77,6 +77,7 @@ def test_the_onnx_graph_is_exported_once_and_unrolls_k_steps(lite0, lite0_model,
     with caplog.at_level(logging.INFO, logger="live-dream"):
         two = OnnxBackend(net, objective, settings, SIZE, 2)
         assert "exporting lite0 block8 at 160x120, 2 step(s)" in caplog.text
+        assert "exporting lite0 block8 at 160x120, 1 step(s)" in caplog.text  # for other step counts later
         caplog.clear()
         again = OnnxBackend(net, objective, settings, SIZE, 2)
         assert "exporting" not in caplog.text  # cached under models/cache/onnx
