@@ -66,10 +66,7 @@ class Dreamer:
             if self.live and self.kind != "torch":
                 # A size first met mid-run (the tuner, the out-of-memory guard): exporting a graph or
                 # building a TensorRT engine now would freeze the picture for seconds. Torch starts at once.
-                if (preset, None) not in self._backends:
-                    self._backends[(preset, None)] = TorchBackend(net, objective, self.settings, self.device,
-                                                                  self.precision)
-                self._backends[key] = self._backends[(preset, None)]
+                self._backends[key] = self._torch_backend(preset, net, objective)
                 log.info("%s at %dx%d: %s (no pause to export for a size met mid-run)", objective, *size,
                          self._backends[key].name)
             else:
@@ -78,6 +75,15 @@ class Dreamer:
         backend = self._backends[key]
         self.backend_name = backend.name
         return backend
+
+    def _torch_backend(self, preset: int, net, objective) -> TorchBackend:
+        """The preset's torch backend (it takes any size): the one it has already, on its own or as a
+        candidate of an 'auto' trial, else a new one."""
+        for (owner, _), backend in self._backends.items():
+            for candidate in getattr(backend, "candidates", [backend]):
+                if owner == preset and isinstance(candidate, TorchBackend):
+                    return candidate
+        return TorchBackend(net, objective, self.settings, self.device, self.precision)
 
     def run(self, image: np.ndarray, preset: int, steps: int, strength: float) -> np.ndarray:
         if steps <= 0:

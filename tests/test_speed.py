@@ -144,6 +144,16 @@ def test_a_size_first_met_mid_run_is_dreamed_by_torch_at_once_instead_of_pausing
     eager = EagerBaseline(net, objective, DreamSettings(), CPU).steps(image, 1, 0.02)
     assert update_cosine(dreamer.backend(0, size, 1).steps(image, 1, 0.02), eager, image) > 0.99
     assert dreamer.backend(0, SIZE, 1).name == "onnx-cpu"  # back at the start size: its graph again
+    assert dreamer.backend(0, (96, 72), 1) is dreamer.backend(0, size, 1)  # one torch backend for all such sizes
+
+
+def test_a_preset_already_on_torch_keeps_that_backend_for_sizes_met_mid_run(lite0, lite0_model):
+    smoothed = DreamSettings(smoothing="gaussian")  # the onnx graph cannot smooth: this preset falls back
+    dreamer = Dreamer(lite0, lite0_model, ["block7"], smoothed, CPU, seed=0, backend="onnx")
+    fallback = dreamer.backend(0, SIZE, 1)
+    assert isinstance(fallback, TorchBackend)
+    dreamer.live = True
+    assert dreamer.backend(0, (128, 96), 1) is fallback  # not a second folded copy of the network
 
 
 # ---------------------------------------------------------------- tuning
