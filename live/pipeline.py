@@ -68,6 +68,7 @@ def build_dreamer(config: Config) -> Dreamer:
     size = (live.width, live.height)
     for i in tqdm(range(len(dreamer.objectives)), desc="preparing presets", unit="preset", leave=False):
         dreamer.run(np.zeros((size[1], size[0], 3), np.float32), i, max(1, live.steps), 0.0)
+    dreamer.backend(0, size, max(1, live.steps))  # so backend_name is the first preset's, not the last warmed
     dreamer.live = True
     return dreamer
 
