@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import logging
 import os
 import platform
@@ -29,6 +28,8 @@ import torch
 
 from .dream import DreamSettings, ascent_direction
 from .errors import UserError
+from .files import read_json_dict, write_json
+from .stopping import raise_if_stopping
 
 log = logging.getLogger("live-dream")
 
@@ -186,17 +187,29 @@ class OnnxBackend:
         self.name = f"onnx-{provider}" + ("-fp16" if provider == "tensorrt" else "")
 
     def _session(self, steps: int):
-        from .onnx_export import export_steps
         path = models_dir() / "cache" / "onnx" / graph_key(self.net.spec.name, self.objective, self.size, steps)
         if not path.is_file():
-            log.info("exporting %s %s at %dx%d, %d step(s), to ONNX (once; cached in %s)...",
-                     self.net.spec.name, self.objective, *self.size, steps, path.parent)
-            t0 = time.perf_counter()
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                export_steps(self.net, self.objective, self.size, steps, path)
-            log.info("exported in %.1f s", time.perf_counter() - t0)
-        return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
+            self._export(steps, path)
+            return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
+        try:
+            return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
+        except Exception as exc:  # a truncated or damaged cache file: rebuild it once, not fall back for ever
+            raise_if_stopping()
+            log.warning("cached graph %s cannot be loaded (%s); exporting it again", path.name,
+                        str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__)
+            path.unlink(missing_ok=True)
+            self._export(steps, path)
+            return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
+
+    def _export(self, steps: int, path: Path) -> None:
+        from .onnx_export import export_steps
+        log.info("exporting %s %s at %dx%d, %d step(s), to ONNX (once; cached in %s)...",
+                 self.net.spec.name, self.objective, *self.size, steps, path.parent)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            export_steps(self.net, self.objective, self.size, steps, path)
+        log.info("exported in %.1f s", time.perf_counter() - t0)
 
     def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
         if steps <= 0:
@@ -239,6 +252,7 @@ def build_candidates(kind: str, net, objective, settings, device, size, steps, p
         try:
             built.append(build_backend(name, net, objective, settings, device, size, steps, precision))
         except Exception as exc:
+            raise_if_stopping()  # an interrupted import or export can surface as any error
             failures.append(name)
             message = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
             log.warning("backend %s unavailable (%s); falling back to %s", name, message,
@@ -291,7 +305,7 @@ def choose_backend(kind: str, net, objective, settings: DreamSettings, device: t
         return built[0]
     cache = models_dir() / "cache" / "backend-choice.json"
     key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}|pipeline"
-    remembered = _read_json(cache).get(key)
+    remembered = _remembered_choice(cache, key)
     if remembered and remembered["name"] in {b.name for b in built}:
         log.info("backend for %s at %dx%d: %s, %.1f ms/step in the pipeline (measured %s: %s)", objective, *size,
                  remembered["name"], remembered["ms"], remembered["when"], remembered["why"])
@@ -300,25 +314,26 @@ def choose_backend(kind: str, net, objective, settings: DreamSettings, device: t
     def remember(name: str, ms: float, why: str) -> None:
         log.info("backend for %s at %dx%d: %s, the fastest in the running pipeline of %s per step", objective,
                  *size, name, why)
-        choices = _read_json(cache)
+        choices = read_json_dict(cache)
         choices[key] = {"name": name, "ms": round(ms, 2), "why": why, "when": time.strftime("%Y-%m-%d")}
-        _write_json(cache, choices)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_json(cache, choices)
+        except (OSError, UserError) as exc:  # a read-only install still runs; it just measures again next time
+            log.warning("could not cache the backend choice in %s (%s)", cache, exc)
 
     return PipelineTrial(built, remember)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    from .imageio import atomic_output
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(path) as tmp:
-            tmp.write_text(json.dumps(data, indent=1))
-    except OSError as exc:  # a read-only install still runs; it just measures again next time
-        log.warning("could not cache the backend choice in %s (%s)", path, exc)
+def _remembered_choice(cache: Path, key: str) -> dict | None:
+    """The remembered choice for `key`, or None; an entry that is not what we write (edited, or from
+    another version) is ignored with a warning and measured again, which then overwrites it."""
+    entry = read_json_dict(cache).get(key)
+    if entry is None:
+        return None
+    valid = (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+             and isinstance(entry.get("ms"), (int, float)) and not isinstance(entry.get("ms"), bool))
+    if not valid:
+        log.warning("ignoring a damaged entry in %s; measuring the backends again", cache)
+        return None
+    return {"why": "", "when": "earlier", **entry}

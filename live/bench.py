@@ -19,7 +19,7 @@ from .engine import pick_device
 from .featurenet import FeatureNet
 from .objectives import parse_objective
 from .pipeline import RunOptions, run_live
-from .stats import write_json
+from .files import write_json
 from .zoo import build_network, get_spec
 
 log = logging.getLogger("live-dream")

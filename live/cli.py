@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def config_from_args(args, flags):
     from .config import load_config, parse_set_option
     overrides = dict(parse_set_option(s) for s in args.set)
     overrides.update({key: getattr(args, key) for _, key, _ in flags if getattr(args, key) is not None})
-    path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     return load_config(path, overrides)
 
 
@@ -73,6 +74,19 @@ def size_overrides(text: str | None) -> list[str]:
     if not (w.isdigit() and h.isdigit()):
         raise UserError(f"--size '{text}' must look like 320x240")
     return [f"live.width={w}", f"live.height={h}"]
+
+
+def positive(kind):
+    """An argparse type: a finite number above zero (0, nan and inf would make a run endless)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"'{text}' must be a number above 0")
+        return value
+    return parse
 
 
 def cmd_run(args):
@@ -147,8 +161,15 @@ def cmd_models(args):
             print(f"    {layer.name:<14} {layer.channels:>5} ch  /{layer.stride:<3} {layer.description}")
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad arguments are one line, like every other error, instead of a usage block."""
+
+    def error(self, message):
+        self.exit(2, f"live-dream: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="live-dream", description="Real-time DeepDream installation.")
+    parser = Parser(prog="live-dream", description="Real-time DeepDream installation.")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("still", help="dream a photo")
@@ -164,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mirror", action="store_true", help="do not mirror the camera image")
     p.add_argument("--hud", action="store_true", help="show the heads-up display at start")
     p.add_argument("--size", help="dream resolution, e.g. 320x240")
-    p.add_argument("--seconds", type=float, help="stop after this many seconds")
-    p.add_argument("--frames", type=int, help="stop after this many frames shown")
+    p.add_argument("--seconds", type=positive(float), help="stop after this many seconds")
+    p.add_argument("--frames", type=positive(int), help="stop after this many frames shown")
     p.add_argument("--fast", action="store_true", help="read video files as fast as possible")
     p.add_argument("--measure", action="store_true", help="print the flicker figure at the end")
     p.add_argument("--stats-json", metavar="FILE", help="write the run's figures as JSON")
@@ -175,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure backends and the live pipeline")
     p.add_argument("--sizes", help="step sizes to measure (default 320x240,640x360,1280x720)")
     p.add_argument("--size", help="dream resolution of the end-to-end run (default live.width x live.height)")
-    p.add_argument("--repeats", type=int, default=10, help="timed steps per backend and size (after 2 warm-up)")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of the end-to-end run")
+    p.add_argument("--repeats", type=positive(int), default=10, help="timed steps per backend and size (after 2 warm-up)")
+    p.add_argument("--seconds", type=positive(float), default=20.0, help="length of the end-to-end run")
     p.add_argument("--profile", action="store_true", help="print the time of each stage of a frame")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     add_config_options(p, RUN_FLAGS)

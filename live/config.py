@@ -113,6 +113,7 @@ RULES = {
     "dream.tile": _range(64, 8192),
     "dream.tile_margin": _range(0, 512),
     "dream.seed": _range(-1),  # -1: a different dream every run
+    "capture.source": ((lambda v: bool(v.strip())), "auto, demo, camera:N, camera:NAME, a video file or a folder"),
     "capture.width": _range(16, 7680),
     "capture.height": _range(16, 4320),
     "capture.fps": _range(1, 240),
@@ -185,11 +186,25 @@ def convert(path: str, value):
     return value
 
 
+# Rules between two keys: (lower key, upper key); each pair must be in order.
+ORDERED = [("tuning.min_width", "tuning.max_width"), ("tuning.min_steps", "tuning.max_steps")]
+
+
+def _check_order(config: Config) -> None:
+    for low, high in ORDERED:
+        values = [getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in (low, high)]
+        if values[0] > values[1]:
+            raise UserError(f"setting {low} = {values[0]} is larger than {high} = {values[1]}; "
+                            f"make {low} the smaller")
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, object] | None = None) -> Config:
     """Defaults <- config file (if any) <- overrides ({"dream.steps": 5, ...})."""
     values: dict[str, object] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise UserError(f"config file {path} is a folder; pass a settings file with --config")
         if not path.is_file():
             raise UserError(f"config file {path} does not exist; pass an existing file with --config")
         try:
@@ -208,6 +223,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
         value = convert(dotted, value)
         section, _, key = dotted.partition(".")
         config = replace(config, **{section: replace(getattr(config, section), **{key: value})})
+    _check_order(config)
     return config
 
 

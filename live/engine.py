@@ -1,6 +1,8 @@
 """Assembling a ready-to-dream network and objective from the settings (shared by still and live)."""
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +17,9 @@ from .objectives import Objective, parse_objective
 from .zoo import NetworkSpec, get_spec
 
 GUIDE_MAX_SIDE = 448  # guide features come from a modest size: enough detail, cheap to match
+# Peak memory of preparing and stepping a live dream, per dream pixel: 1.0-2.7 kB measured (Lite0, the
+# deepest default preset, ONNX export included, 320x240 to 1280x960); 3 kB leaves a margin.
+BYTES_PER_DREAM_PIXEL = 3000
 
 
 def pick_device(setting: str) -> torch.device:
@@ -23,6 +28,31 @@ def pick_device(setting: str) -> torch.device:
     if setting == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes this run can still use: free GPU memory on CUDA, else the system's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_dream_size(size: tuple[int, int], device: torch.device) -> None:
+    """Refuse a dream resolution this machine cannot hold, before seconds of export end in a crash."""
+    w, h = size
+    need, free = w * h * BYTES_PER_DREAM_PIXEL, available_memory(device)
+    if need <= free:
+        return
+    scale = math.sqrt(free / need)
+    fit = (max(32, int(w * scale) // 16 * 16), max(32, int(h * scale) // 16 * 16))
+    where = "GPU memory" if device.type == "cuda" else "memory"
+    raise UserError(f"a {w}x{h} dream needs about {need / 1e9:.1f} GB of {where} and {free / 1e9:.1f} GB "
+                    f"are free here; use --size {fit[0]}x{fit[1]} or smaller")
 
 
 def load_guide(path: str) -> torch.Tensor:

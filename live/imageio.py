@@ -1,9 +1,6 @@
 """Reading and writing pictures: EXIF orientation respected, files replaced atomically."""
 from __future__ import annotations
 
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -12,58 +9,48 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UserError
+from .files import atomic_output, check_output
 
 WRITABLE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
             ".tif": "TIFF", ".tiff": "TIFF"}
 
-# A 4000x3000 photo is 12 MP; refuse absurd images instead of Pillow's bomb warning/traceback.
-Image.MAX_IMAGE_PIXELS = 200_000_000
+# A 4000x3000 photo is 12 MP and a 100 MP medium-format file still dreams (tiled) on a 24 GB machine;
+# beyond that, refuse with a line before decoding rather than run out of memory (a 20000x20000 PNG
+# took more than 8 GB as a source).
+MAX_IMAGE_PIXELS = 100_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """HxWx3 uint8 RGB, upright according to EXIF."""
+    """HxWx3 uint8 RGB, upright according to EXIF; 16-bit and floating-point images scaled to 8 bits."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"cannot read {path}: no such file")
     try:
         with Image.open(path) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB")).copy()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise UserError(f"cannot read {path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than the "
+                                f"{MAX_IMAGE_PIXELS // 1_000_000} this program takes; downscale it first")
+            return _to_rgb8(ImageOps.exif_transpose(im))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
         raise UserError(f"cannot read {path}: not a readable image ({exc.__class__.__name__}); "
                         f"use a PNG, JPEG, WebP, BMP or TIFF file") from None
 
 
-def check_writable(path: str | Path) -> Path:
-    """Fail before any long work if the output cannot be written."""
-    path = Path(path)
-    if path.suffix.lower() not in WRITABLE:
-        raise UserError(f"cannot write {path}: unsupported format '{path.suffix}'; "
-                        f"use one of {', '.join(sorted(WRITABLE))}")
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
-    return path
+def _to_rgb8(im: Image.Image) -> np.ndarray:
+    """Pillow's convert('RGB') clips 16-bit greyscale (mode I;16 / I) to white: scale it instead."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(im, dtype=np.float32)
+        full_scale = 1.0 if im.mode == "F" and values.max(initial=0) <= 1.0 else 65535.0
+        grey = np.clip(values * (255.0 / full_scale) + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB")).copy()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_output(path: str | Path):
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename, so a
-    reader never sees a half-written file and an interrupted write leaves the old file intact."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def check_writable(path: str | Path, inputs: tuple = ()) -> Path:
+    """Fail before any long work if the image cannot be written (or would replace an input)."""
+    return check_output(path, "write", WRITABLE, inputs)
 
 
 def write_image(path: str | Path, rgb: np.ndarray) -> None:

@@ -7,6 +7,7 @@ it reads, prints itself for the HUD, and scores a dict of activations. Text such
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -205,10 +206,14 @@ def parse_objective(text: str, spec: NetworkSpec, guide_image=None) -> Objective
         if not m:
             raise UserError(f"cannot read objective term '{piece.strip()}'; write e.g. 0.7*block8")
         weight = float(m[1]) if m[1] else 1.0
+        if not math.isfinite(weight):  # 1e400 is inf: the dream would be all NaN, written as black
+            raise UserError(f"objective weight {m[1]} is too large to compute with; use weights like 0.5 or 2")
         atom = _parse_atom(m[2], spec, guide_image)
         part = term(atom) * (sign * weight)
         objective = part if objective is None else objective + part
         sign = 1.0
+    if objective is None:
+        raise UserError(f"objective '{text.strip()}' has no terms; write a layer name, e.g. {spec.default_layer}")
     if guide_image is not None and not any(isinstance(t, Guide) for _, t in objective.terms):
         objective = Objective(tuple((w, Guide(t.layer, guide_image) if isinstance(t, LayerEnergy) else t)
                                     for w, t in objective.terms))

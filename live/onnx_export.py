@@ -9,6 +9,8 @@ the caller rolls the image before and after).
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -69,7 +71,10 @@ def export_steps(net, objective, size: tuple[int, int], steps: int, path: Path) 
     example = (torch.rand(1, 3, h, w), torch.tensor(0.02))
     traced = make_fx(_Steps(folded, objective, steps), decomposition_table=_decompositions())(*example)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial.onnx")
+    # A unique name: two runs exporting the same graph at once must not write into each other's file.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.onnx", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
     try:
         program = torch.onnx.export(_Traced(traced).eval(), example, dynamo=True, input_names=["image", "step_size"],
                                     output_names=["dreamed"], verbose=False)

@@ -7,9 +7,7 @@ one `finally`: threads joined, camera released, recording finished and moved int
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -17,14 +15,16 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import Config
-from .engine import load_guide, pick_device
+from .engine import check_dream_size, load_guide, pick_device
 from .errors import UserError
 from .flow import FlowEstimator, flicker
 from .render import Renderer, screen_available
 from .sinks import VideoRecorder, write_snapshot
 from .slots import LatestSlot
 from .sources import CameraSource, open_source
-from .stats import RunStats, format_summary, write_json
+from .stats import RunStats, format_summary
+from .files import check_output, write_json
+from .stopping import StopSignals, stop_requested
 from .capture import CaptureThread
 from .profiling import Profile
 from .tuning import Setting, Tuner, ladder
@@ -62,6 +62,7 @@ def build_dreamer(config: Config) -> Dreamer:
     guide = load_guide(config.network.guide) if config.network.guide else None
     device = pick_device(config.network.device)
     live = config.live
+    check_dream_size((live.width, live.height), device)
     dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device), presets_for(config),
                       replace(config.dream, step_size=live.step_size), device, guide, config.dream.seed,
                       backend=live.backend, precision=live.precision)
@@ -86,26 +87,26 @@ class _Stop(Exception):
     pass
 
 
-def _raise_stop(signum, frame):  # SIGTERM (systemd, kill): stop like Ctrl-C
-    raise KeyboardInterrupt
-
-
 def run_live(config: Config, options: RunOptions) -> dict:
+    with StopSignals() as signals:  # until the summary is written: a second signal cannot cut it short
+        return _run_live(config, options, signals)
+
+
+def _run_live(config: Config, options: RunOptions, signals: StopSignals) -> dict:
     headless = config.display.mode == "headless" or (config.display.mode == "auto" and not screen_available())
     if headless and config.display.mode == "auto":
         log.info("no screen: running headless%s", "" if config.record.path else " (add --record FILE to keep the output)")
     c, live = config.capture, config.live
+    inputs = (c.source, config.network.guide)
+    # Every output is checked before the network and camera start; none is created before the first frame.
+    if options.stats_json:
+        check_output(options.stats_json, "write", inputs=inputs)
     recorder = None
-    if config.record.path:  # fail on a bad path before the camera and network start
+    if config.record.path:
         recorder = VideoRecorder(config.record.path, config.record.fps, (config.record.width, config.record.height),
-                                 realtime=not options.fast)
-    try:
-        dreamer = build_dreamer(config)
-        source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=options.fast, loop=c.loop)
-    except BaseException:
-        if recorder:
-            recorder.close()
-        raise
+                                 realtime=not options.fast, inputs=inputs)
+    dreamer = build_dreamer(config)
+    source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=options.fast, loop=c.loop)
     log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", source.description,
              dreamer.spec.name, live.width, live.height, live.steps, dreamer.backend_name)
 
@@ -121,18 +122,20 @@ def run_live(config: Config, options: RunOptions) -> dict:
     stats = RunStats()
     measured: list[tuple[np.ndarray, np.ndarray]] = []
     interrupted = False
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous_term = signal.signal(signal.SIGTERM, _raise_stop) if on_main_thread else None
     previous_switch = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         renderer = None if headless else Renderer(config.display)
         capture.start()
         worker.start()
+        signals.frames_flowing()
         last_seq, last_image, preset_changes = 0, None, 0
         deadline = time.monotonic() + options.seconds if options.seconds else None
         next_cycle = time.monotonic() + live.cycle_seconds
         while True:
+            if stop_requested():
+                interrupted = True
+                break
             item = outbox.get_newer(last_seq, timeout=0.02)
             if item is not None:
                 last_seq, last_image = item.seq, item.image
@@ -142,8 +145,13 @@ def run_live(config: Config, options: RunOptions) -> dict:
                 with profile.stage("display"):
                     if renderer:
                         renderer.show(shown, hud_lines(config, dreamer, controls, stats, worker))
-                    if recorder:
+                    if recorder and not recorder.error:
                         recorder.write(shown)
+                        if recorder.error:
+                            log.error("recording stopped: %s%s", recorder.error,
+                                      "; the show goes on" if renderer else "")
+                            if not renderer:  # headless: the recording was the only output
+                                break
                 stats.frame_shown(item.t_captured)
                 if options.measure and len(measured) < MEASURE_MAX_FRAMES:
                     measured.append((item.image, item.source_image))
@@ -165,12 +173,10 @@ def run_live(config: Config, options: RunOptions) -> dict:
                 break
     except _Stop:
         pass
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a signal before frames flowed
         interrupted = True
     finally:
         sys.setswitchinterval(previous_switch)
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous_term)
         capture.stop()
         worker.stop()
         if renderer:
@@ -181,7 +187,8 @@ def run_live(config: Config, options: RunOptions) -> dict:
     summary.update(network=dreamer.spec.name, objective=str(dreamer.objectives[controls.preset]),
                    dream_size=list(worker.size), steps=controls.steps, strength=round(controls.strength, 3),
                    frozen=controls.frozen, device=str(dreamer.device), backend=dreamer.backend_name,
-                   timed_preset_changes=preset_changes, interrupted=interrupted)
+                   timed_preset_changes=preset_changes, interrupted=interrupted, skipped_frames=worker.failed,
+                   nonfinite_resets=worker.resets)
     if tuner:
         summary.update(target_fps=tuner.target, tuning_changes=tuner.changes)
     if options.profile:
@@ -192,12 +199,16 @@ def run_live(config: Config, options: RunOptions) -> dict:
         summary.update(flicker_output=round(out_flicker, 3), flicker_input=round(in_flicker, 3))
         print(f"flicker (mean |frame - previous frame warped by the input's flow|, 8-bit levels): "
               f"output {out_flicker:.2f}, input {in_flicker:.2f}")
-    if saved:
+    if saved and not (recorder and recorder.error):
         print(f"wrote {saved}")
     if interrupted:
         print("interrupted: stopped cleanly")
     if options.stats_json:
         write_json(options.stats_json, summary)
+    if recorder and recorder.error:
+        kept = (f"the first {recorder.seconds:.1f} s ({recorder.frames} frames) are in {saved}" if saved
+                else "nothing was recorded")
+        raise UserError(f"recording failed: {recorder.error}; {kept}")
     if capture.error or worker.error:
         raise UserError((capture.error or worker.error) + (f"; the recording up to then is in {saved}" if saved else ""))
     if capture.ended.is_set() and not c.loop:
@@ -235,4 +246,7 @@ def apply_action(action: str, controls: Controls, config: Config, presets: int, 
     elif action == "freeze":
         controls.frozen = not controls.frozen
     elif action == "snapshot" and last_image is not None:
-        log.info("snapshot: %s", write_snapshot(config.record.snapshot_dir, last_image))
+        try:
+            log.info("snapshot: %s", write_snapshot(config.record.snapshot_dir, last_image))
+        except UserError as exc:  # a snapshot that cannot be written must not end the show
+            log.error("snapshot not saved: %s", exc)

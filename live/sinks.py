@@ -1,66 +1,202 @@
-"""Where dreamed frames go besides the screen: a video file and snapshots, both written atomically."""
+"""Where dreamed frames go besides the screen: a video file and snapshots.
+
+The recording is H.264 in *fragmented* MP4 (PyAV): each second of video is a self-contained fragment,
+so whatever ends the run (a full disk, a second Ctrl-C, SIGKILL, a power cut) leaves every whole second
+before it playable. It is written to a hidden `.NAME.PID.partial.mp4` beside the target, created with
+the first frame, and renamed over the target when the run ends; a partial left by a killed run is
+recovered as `NAME.recovered-TIME.mp4` (or removed, if it holds nothing) the next time that target is
+recorded to.
+"""
 from __future__ import annotations
 
+import logging
 import os
-import tempfile
+import re
 import time
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .errors import UserError
-from .imageio import _umask, fit_cover, write_image
+from .files import check_output, give_usual_permissions
+from .imageio import fit_cover, write_image
+
+log = logging.getLogger("live-dream")
+RECORD_SUFFIXES = {".mp4", ".m4v", ".mov"}
+# empty_moov + frag_keyframe: no index at the end to lose; default_base_moof: what players expect.
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
 
 class VideoRecorder:
-    """MP4 (mp4v) written to a hidden temporary file beside the target and renamed over it on close, so
-    the target is always a whole, playable file. `realtime`: repeat or skip frames so the video plays at
-    the speed it was seen; otherwise every frame is written once."""
+    """`realtime`: repeat or skip frames so the video plays at the speed it was seen; otherwise every
+    frame is written once. A write that fails (disk full, device gone) stops the recording, keeps what
+    was written before it, and sets `error`; the caller decides whether the show goes on."""
 
-    def __init__(self, path: str, fps: float, size: tuple[int, int], realtime: bool = True):
-        self.path, self.fps, self.size, self.realtime = Path(path), fps, size, realtime
-        if self.path.suffix.lower() not in {".mp4", ".m4v", ".mov"}:
-            raise UserError(f"cannot record to {path}: use a .mp4 file name")
-        if not self.path.parent.is_dir():
-            raise UserError(f"cannot record to {path}: folder {self.path.parent} does not exist; create it first")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial.mp4", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        if not self.writer.isOpened():
-            self.tmp.unlink(missing_ok=True)
-            raise UserError(f"cannot record to {path}: OpenCV has no MP4 encoder here")
-        self.frames = 0
+    def __init__(self, path: str, fps: float, size: tuple[int, int], realtime: bool = True, inputs: tuple = ()):
+        self.path = check_output(path, "record to", RECORD_SUFFIXES, inputs)
+        self.fps, self.realtime = fps, realtime
+        self.size = (max(2, size[0] // 2 * 2), max(2, size[1] // 2 * 2))  # H.264 4:2:0 needs even sides
+        self.tmp: Path | None = None
+        self.frames = 0  # frames handed to the encoder
+        self.error: str | None = None
+        self._container = self._stream = None
         self._start: float | None = None
+        recover_partials(self.path)
+
+    def _open(self) -> None:
+        import av
+        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
+        self._container = av.open(str(self.tmp), "w", format="mp4", options=FRAGMENTED_MP4)
+        rate = Fraction(self.fps).limit_denominator(1001)
+        stream = self._container.add_stream("libx264", rate=rate, options={"preset": "veryfast", "tune": "zerolatency"})
+        stream.width, stream.height = self.size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = 1 / rate
+        stream.codec_context.gop_size = max(1, round(self.fps))  # a keyframe, so a fragment, every second
+        self._stream = stream
 
     def write(self, rgb: np.ndarray) -> None:
+        if self.error:
+            return
         if rgb.shape[1::-1] != self.size:
             rgb = fit_cover(rgb, self.size)
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         copies = 1
         if self.realtime:
             now = time.monotonic()
             self._start = self._start or now
             copies = max(0, int((now - self._start) * self.fps) + 1 - self.frames) if self.frames else 1
-        for _ in range(copies):
-            self.writer.write(bgr)
-        self.frames += copies
+        if not copies:
+            return
+        import av
+        try:
+            if self._container is None:
+                self._open()
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            for _ in range(copies):
+                frame.pts = self.frames
+                self._container.mux(self._stream.encode(frame))
+                self.frames += 1
+        except (OSError, av.FFmpegError) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+        self.error = self.error or f"writing {self.path} failed ({reason})"
 
     def close(self) -> Path | None:
-        """Finish the file and move it into place; returns the path, or None if nothing was recorded."""
-        self.writer.release()
-        if self.frames == 0:
+        """Finish the file and move it into place; returns the path, or None if nothing was kept.
+        After a failure it keeps the whole fragments written before it."""
+        if self._container is None:
+            return None
+        import av
+        try:
+            if not self.error:
+                self._container.mux(self._stream.encode(None))  # the encoder's last frames
+        except (OSError, av.FFmpegError) as exc:
+            self._fail(exc)
+        try:
+            self._container.close()
+        except (OSError, av.FFmpegError) as exc:
+            self._fail(exc)
+        if self.error:
+            self.frames = salvage(self.tmp)
+        if not self.frames:
             self.tmp.unlink(missing_ok=True)
             return None
-        os.chmod(self.tmp, 0o666 & ~_umask())
+        give_usual_permissions(self.tmp)
         os.replace(self.tmp, self.path)
         return self.path
 
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+
+def truncate_to_whole_fragments(path: Path) -> None:
+    """Cut an MP4 after its last complete top-level box that ends a fragment (moov or mdat): a fragment
+    half-written when the disk filled or the process died is dropped, everything before it plays."""
+    size = path.stat().st_size
+    keep = pos = 0
+    with open(path, "r+b") as f:
+        while pos + 8 <= size:
+            f.seek(pos)
+            header = f.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if length == 1 and len(header) == 16:  # 64-bit size
+                length = int.from_bytes(header[8:16], "big")
+            elif length == 0:  # "to the end of the file"
+                length = size - pos
+            if length < 8 or pos + length > size:
+                break
+            pos += length
+            if kind in (b"moov", b"mdat"):
+                keep = pos
+        f.truncate(keep)
+
+
+def count_frames(path: Path) -> int:
+    import av
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for packet in container.demux(video=0) if packet.size)
+    except (OSError, av.FFmpegError, IndexError):
+        return 0
+
+
+def salvage(path: Path) -> int:
+    """Make what a failed or killed recording wrote playable; the number of frames it holds."""
+    try:
+        truncate_to_whole_fragments(path)
+    except OSError:
+        return 0
+    return count_frames(path)
+
+
+_PARTIAL = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>[^.]+)\.partial\.[^.]+$")
+
+
+def recover_partials(target: Path) -> None:
+    """Partials of `target` left by runs that were killed: kept as NAME.recovered-TIME.mp4 if they hold
+    frames, else removed. A partial of a process still running is left alone."""
+    for partial in target.parent.glob(f".{target.stem}.*.partial*"):
+        m = _PARTIAL.match(partial.name)
+        if not m or m["stem"] != target.stem or (m["pid"].isdigit() and _alive(int(m["pid"]))):
+            continue
+        frames = salvage(partial)
+        if not frames:
+            partial.unlink(missing_ok=True)
+            continue
+        when = datetime.fromtimestamp(partial.stat().st_mtime)
+        kept = target.with_name(f"{target.stem}.recovered-{when:%Y%m%d-%H%M%S}{target.suffix}")
+        give_usual_permissions(partial)
+        os.replace(partial, kept)
+        log.warning("an earlier run recording to %s was killed: its %d frames are kept in %s", target.name,
+                    frames, kept)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 def write_snapshot(folder: str, rgb: np.ndarray) -> Path:
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    path = Path(folder) / f"dream-{datetime.now():%Y%m%d-%H%M%S-%f}.png"
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"cannot write a snapshot into {folder}: it is a file; set record.snapshot_dir "
+                        f"to a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the snapshot folder {folder} ({exc.strerror})") from None
+    path = folder / f"dream-{datetime.now():%Y%m%d-%H%M%S-%f}.png"
     write_image(path, rgb)
     return path

@@ -22,8 +22,33 @@ log = logging.getLogger("live-dream")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # camera probes would print warnings
 MEDIA = Path(__file__).resolve().parent / "media"
 RECONNECT_SECONDS = 30
+BAD_FRAMES_IN_A_ROW = 300  # a camera that reports success but delivers nothing for ~10 s has failed
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+
+def decoded_to_rgb(frame) -> np.ndarray | None:
+    """A frame as OpenCV decodes it (BGR, and whatever else a driver hands over: greyscale, BGRA,
+    16 bits) as HxWx3 uint8 RGB; None for an empty frame, which some cameras report as a success."""
+    if frame is None or frame.size == 0 or frame.ndim not in (2, 3):
+        return None
+    if frame.dtype == np.uint16:
+        frame = (frame >> 8).astype(np.uint8)
+    elif frame.dtype != np.uint8:
+        return None
+    channels = 1 if frame.ndim == 2 else frame.shape[2]
+    conversion = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}.get(channels)
+    return None if conversion is None else cv2.cvtColor(frame, conversion)
+
+
+def shrink_to_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Downscale (never up) to the smallest size that still covers `size` (w, h): a 50 MP photo as a
+    source is then held and copied at screen resolution, not at its own."""
+    h, w = image.shape[:2]
+    scale = max(size[0] / w, size[1] / h)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 # ---------------------------------------------------------------- cameras
@@ -68,6 +93,7 @@ class CameraSource:
         log.info("camera %d (%s): asked %dx%d@%d MJPG, got %dx%d@%.1f", index, name, width, height, fps, *got)
         self.description = f"camera {index} ({name}) {got[0]}x{got[1]}@{got[2]:.0f}"
         self.fps = None
+        self.bad_frames = 0
 
     def _open(self):
         width, height, fps = self.request
@@ -96,10 +122,18 @@ class CameraSource:
         return matches[0]
 
     def read(self):
-        ok, bgr = self.cap.read()
-        if not ok:
-            bgr = self._reconnect()
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        for _ in range(BAD_FRAMES_IN_A_ROW):
+            ok, bgr = self.cap.read()
+            if not ok:
+                bgr = self._reconnect()
+            rgb = decoded_to_rgb(bgr)
+            if rgb is not None:
+                return rgb
+            self.bad_frames += 1
+            if self.bad_frames == 1 or self.bad_frames % 1000 == 0:
+                log.warning("camera %s delivered an empty frame (%d so far); skipped", self.index, self.bad_frames)
+        raise RuntimeError(f"camera {self.index} delivered {BAD_FRAMES_IN_A_ROW} empty frames in a row; "
+                           f"check its cable and `live-dream cameras`")
 
     def _reconnect(self):
         """A USB hiccup or a cable knocked by a visitor: reopen for a while before giving up."""
@@ -134,7 +168,7 @@ class VideoFileSource:
         ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
         if not ok:
             raise UserError(f"cannot read video {path}: OpenCV cannot decode it; convert it to H.264 MP4")
-        self._first = cv2.cvtColor(first, cv2.COLOR_BGR2RGB)
+        self._first = decoded_to_rgb(first)
         rate = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = None if fast else (rate if 1 <= rate <= 240 else 30.0)
         self.description = f"video {Path(path).name} ({first.shape[1]}x{first.shape[0]}@{rate:.0f}{', fast' if fast else ''})"
@@ -147,30 +181,40 @@ class VideoFileSource:
         if not ok and self.loop:
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, bgr = self.cap.read()
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+        return decoded_to_rgb(bgr) if ok else None
 
     def close(self):
         self.cap.release()
 
 
 class FolderSource:
-    """Every image in a folder, in name order, looped, at `fps`."""
+    """Every image in a folder, in name order, looped, at `fps`. A file that cannot be read (a stray
+    text file, a half-copied photo) is skipped with one warning; the run fails only if none can be."""
 
-    def __init__(self, path: str, fps: float, loop: bool = True):
+    def __init__(self, path: str, fps: float, loop: bool = True, size: tuple[int, int] = (1280, 720)):
         self.files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise UserError(f"folder {path} has no images; add PNG or JPEG files")
-        self.loop, self.fps, self.index = loop, fps, 0
+        self.loop, self.fps, self.size, self.index = loop, fps, size, 0
+        self.unreadable: set[Path] = set()
         self.description = f"folder {path} ({len(self.files)} images)"
 
     def read(self):
-        if self.index >= len(self.files):
-            if not self.loop:
-                return None
-            self.index = 0
-        path = self.files[self.index]
-        self.index += 1
-        return read_image(path)
+        while len(self.unreadable) < len(self.files):
+            if self.index >= len(self.files):
+                if not self.loop:
+                    return None
+                self.index = 0
+            path = self.files[self.index]
+            self.index += 1
+            if path in self.unreadable:
+                continue
+            try:
+                return shrink_to_cover(read_image(path), self.size)
+            except UserError as exc:
+                self.unreadable.add(path)
+                log.warning("skipping %s (%s)", path.name, exc)
+        raise UserError(f"no image in {self.description} can be read; see the lines above")
 
     def close(self):
         pass
@@ -233,21 +277,30 @@ def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = Fa
         return DemoSource(width, height, fps)
     if spec.startswith("camera:") or spec.isdigit():
         return CameraSource(spec.removeprefix("camera:"), width, height, fps)
+    if not spec.strip():
+        raise UserError("the source is empty; use auto, demo, camera:N, a video file or a folder of images")
     path = Path(spec)
     if path.is_dir():
-        return FolderSource(spec, fps, loop)
+        return FolderSource(spec, fps, loop, (width, height))
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-        return StillImageSource(spec, fps)
+        return StillImageSource(spec, fps, (width, height))
     if path.suffix.lower() in VIDEO_SUFFIXES or path.is_file():
         return VideoFileSource(spec, loop, fast)
     raise UserError(f"unknown source '{spec}': no such file or folder; use auto, demo, camera:N, a video file "
                     f"or a folder of images")
 
 
-class StillImageSource(FolderSource):
-    """One photo, shown as a still scene."""
+class StillImageSource:
+    """One photo, shown as a still scene: decoded once (unreadable: a clear line now), held at the size
+    it is needed at."""
 
-    def __init__(self, path: str, fps: float):
-        self.files, self.loop, self.fps, self.index = [Path(path)], True, fps, 0
-        read_image(path)  # unreadable: fail now with a clear line
+    def __init__(self, path: str, fps: float, size: tuple[int, int]):
+        self.image = shrink_to_cover(read_image(path), size)
+        self.fps = fps
         self.description = f"image {Path(path).name}"
+
+    def read(self):
+        return self.image.copy()  # the capture thread may mirror it; the slot must own its frame
+
+    def close(self):
+        pass

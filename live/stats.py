@@ -1,33 +1,68 @@
 """Run figures: frames captured, dreamed, shown and dropped; fps; capture-to-display latency."""
 from __future__ import annotations
 
-import json
+import resource
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .imageio import atomic_output
+LATENCY_WINDOW_S = 3600.0  # latency percentiles cover the last hour, whatever the frame rate
 
 
-LATENCY_WINDOW = 100_000  # about an hour at 30 fps: percentiles cover that; memory stays flat for weeks
+class LatencyWindow:
+    """Latencies of the last `seconds`, kept as one float32 array a minute (4 bytes a frame: about
+    0.4 MB for an hour at 30 fps), so memory is bounded by time and stays flat for months."""
+
+    def __init__(self, seconds: float = LATENCY_WINDOW_S, bucket_s: float = 60.0):
+        self.seconds, self.bucket_s = seconds, bucket_s
+        self.done: deque = deque()  # (bucket start time, np.float32 array)
+        self.current: list[float] = []
+        self.current_start: float | None = None
+
+    def add(self, now: float, ms: float) -> None:
+        if self.current_start is None:
+            self.current_start = now
+        elif now - self.current_start >= self.bucket_s:
+            self.done.append((self.current_start, np.array(self.current, np.float32)))
+            self.current, self.current_start = [], now
+        self.current.append(ms)
+        while self.done and self.done[0][0] + self.bucket_s < now - self.seconds:
+            self.done.popleft()
+
+    def values(self) -> np.ndarray:
+        return np.concatenate([a for _, a in self.done] + [np.array(self.current, np.float32)])
+
+    def __len__(self) -> int:
+        return len(self.current) + sum(len(a) for _, a in self.done)
+
+
+def memory_mb() -> tuple[float, float]:
+    """(resident now, peak) of this process in MB, so a long run can say what it holds."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    try:
+        with open("/proc/self/statm") as f:
+            now = int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:  # not Linux
+        now = peak
+    return round(now, 1), round(peak, 1)
 
 
 @dataclass
 class RunStats:
     started: float = field(default_factory=time.monotonic)
     shown: int = 0
-    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    latencies_ms: LatencyWindow = field(default_factory=LatencyWindow)
     recent: deque = field(default_factory=lambda: deque(maxlen=30))  # (time shown, latency) for the HUD
     first_shown: float | None = None
     last_shown: float | None = None
 
-    def frame_shown(self, t_captured: float) -> None:
-        now = time.monotonic()
+    def frame_shown(self, t_captured: float, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         latency = (now - t_captured) * 1000
         self.shown += 1
-        self.latencies_ms.append(latency)
+        self.latencies_ms.add(now, latency)
         self.recent.append((now, latency))
         self.first_shown = self.first_shown or now
         self.last_shown = now
@@ -42,7 +77,8 @@ class RunStats:
 
     def summary(self, captured: int, dreamed: int) -> dict:
         span = (self.last_shown - self.first_shown) if self.shown > 1 else 0.0
-        lat = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(1)
+        lat = self.latencies_ms.values() if len(self.latencies_ms) else np.zeros(1)
+        resident, peak = memory_mb()
         return {
             "seconds": round(time.monotonic() - self.started, 2),
             "captured": captured, "dreamed": dreamed, "shown": self.shown,
@@ -50,15 +86,13 @@ class RunStats:
             "fps": round((self.shown - 1) / span, 2) if span > 0 else 0.0,
             "latency_ms_median": round(float(np.median(lat)), 1),
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+            "latency_window_frames": len(self.latencies_ms),
+            "memory_mb": resident, "peak_memory_mb": peak,
         }
 
 
 def format_summary(s: dict) -> str:
     return (f"captured {s['captured']}, dreamed {s['dreamed']}, shown {s['shown']}, dropped "
             f"{s['dropped_before_dream'] + s['dropped_before_display']}; {s['fps']} fps; latency median "
-            f"{s['latency_ms_median']} ms, p95 {s['latency_ms_p95']} ms")
-
-
-def write_json(path: str, data: dict) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+            f"{s['latency_ms_median']} ms, p95 {s['latency_ms_p95']} ms; memory {s['memory_mb']:.0f} MB "
+            f"(peak {s['peak_memory_mb']:.0f} MB)")

@@ -1,20 +1,25 @@
 """`live-dream still`: dream one photo, with a progress bar, written atomically."""
 from __future__ import annotations
 
+import torch
 from tqdm import tqdm
 
 from .config import Config
 from .dream import count_steps, deepdream
 from .engine import load_engine
+from .errors import UserError
 from .imageio import check_writable, read_image, to_rgb, to_tensor, write_image
 
 
 def dream_still(input_path, output_path, config: Config, progress: bool = True) -> None:
-    check_writable(output_path)  # fail before minutes of work, not after
+    check_writable(output_path, inputs=(input_path, config.network.guide))  # before minutes of work
     rgb = read_image(input_path)
     engine = load_engine(config.network)
     image = to_tensor(rgb, engine.device)
     total = count_steps(*image.shape[-2:], config.dream)
     with tqdm(total=total, desc=f"dreaming {engine.objective}", unit="step", disable=not progress) as bar:
         result = deepdream(engine.net, engine.objective, image, config.dream, on_step=bar.update)
+    if not torch.isfinite(result).all():
+        raise UserError(f"the dream of {input_path} went numerically wrong (NaN); nothing was written. "
+                        f"Use smaller objective weights or another objective")
     write_image(output_path, to_rgb(result))

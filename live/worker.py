@@ -26,6 +26,7 @@ from .tuning import Tuner
 from .zoo import NetworkSpec
 
 log = logging.getLogger("live-dream")
+MAX_FAILURES_IN_A_ROW = 50  # frames: a fault that persists this long ends the run with its reason
 
 
 @dataclass
@@ -112,6 +113,8 @@ class DreamWorker:
         self.dreamed = 0
         self.frame_ms = 0.0  # last frame's processing time, for the HUD
         self.error: str | None = None
+        self.failed = 0  # frames skipped because dreaming them raised
+        self.resets = 0  # dreams restarted because they were not finite
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
@@ -146,7 +149,7 @@ class DreamWorker:
         log.warning("out of GPU memory: dream resolution lowered to %dx%d", *self.size)
 
     def _run(self):
-        last_seq, held = 0, None
+        last_seq, held, failures_in_a_row = 0, None, 0
         try:
             while not self._stop.is_set():
                 frame = self.inbox.get_newer(last_seq, timeout=0.1)
@@ -156,19 +159,26 @@ class DreamWorker:
                     continue
                 last_seq = frame.seq
                 t0 = time.perf_counter()
-                if self.controls.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
-                    frame = replace(held, seq=frame.seq, t_captured=frame.t_captured)
-                else:
-                    with self.profile.stage("preprocess"):
-                        small = fit_cover(frame.image, self.size)
-                    frame = held = replace(frame, image=small)
                 try:
-                    out = self.temporal(frame.image.astype(np.float32) / 255.0)
+                    if self.controls.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
+                        frame = replace(held, seq=frame.seq, t_captured=frame.t_captured)
+                    else:
+                        with self.profile.stage("preprocess"):
+                            small = fit_cover(frame.image, self.size)
+                        frame = held = replace(frame, image=small)
+                    out = self._dream_frame(frame.image.astype(np.float32) / 255.0)
                 except Exception as exc:
-                    if not is_out_of_memory(exc):
+                    if is_out_of_memory(exc):
+                        self._out_of_memory()
+                        continue
+                    failures_in_a_row += 1
+                    self.failed += 1
+                    if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                         raise
-                    self._out_of_memory()
+                    log.warning("frame %d skipped: %s: %s (the show goes on)", frame.seq,
+                                exc.__class__.__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
                     continue
+                failures_in_a_row = 0
                 self.frame_ms = (time.perf_counter() - t0) * 1000
                 self.dreamed += 1
                 dreamed = (out * 255.0 + 0.5).astype(np.uint8)
@@ -176,6 +186,27 @@ class DreamWorker:
                 if self.tuner and (setting := self.tuner.update(self.frame_ms)):
                     self._apply(setting)
         except Exception as exc:
-            self.error = f"dream worker failed: {exc.__class__.__name__}: {exc}"
+            self.error = (f"dream worker failed on {MAX_FAILURES_IN_A_ROW} frames in a row: "
+                          f"{exc.__class__.__name__}: {exc}")
         finally:
             self.outbox.close()
+
+    def _dream_frame(self, image: np.ndarray) -> np.ndarray:
+        """One frame through the temporal dream. A step that raises is retried once from a fresh start
+        (the carried dream may be what broke it); a dream that is not finite (one NaN would be carried
+        into every later frame and black the picture out) restarts the dream from this frame."""
+        try:
+            out = self.temporal(image)
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise
+            self.temporal.reset()
+            out = self.temporal(image)
+        if not np.isfinite(out).all():
+            self.temporal.reset()
+            self.resets += 1
+            if self.resets == 1 or self.resets % 100 == 0:
+                log.warning("the dream went numerically wrong (NaN) %d time(s); restarted from the camera "
+                            "image", self.resets)
+            return image
+        return out

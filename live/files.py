@@ -1,0 +1,108 @@
+"""Output files: checked before any long work, written atomically, JSON read without trusting it.
+
+Everything the program writes goes through here, so an output that cannot be written is one clear line
+before the work starts (not a traceback after it), an output is never the input it came from, and a
+reader never sees a half-written file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserError
+
+log = logging.getLogger("live-dream")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def give_usual_permissions(path: str | Path) -> None:
+    """mkstemp makes 0600 files; a finished output gets what any new file would."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """The same file, through symlinks, hard links and relative paths alike."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_output(path: str | Path, what: str = "write", suffixes: dict | set | None = None,
+                 inputs: tuple = ()) -> Path:
+    """Fail before the work, with one line, if `path` cannot be written: wrong kind of file, a folder,
+    a missing or read-only folder, or one of `inputs` (the work would destroy what it reads)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"cannot {what} {path}: it is a folder; give a file name inside it")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UserError(f"cannot {what} {path}: unsupported format '{path.suffix}'; "
+                        f"use one of {', '.join(sorted(suffixes))}")
+    for source in inputs:
+        if source and same_file(path, source):
+            raise UserError(f"cannot {what} {path}: it is the input {source}; choose another output file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot {what} {path}: folder {folder} does not exist; create it first")
+    try:  # permission bits do not tell (root, read-only mounts): try it
+        fd, probe = tempfile.mkstemp(prefix=".live-dream-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"cannot {what} {path}: folder {folder} is not writable ({exc.strerror}); "
+                        f"choose another folder") from None
+    return path
+
+
+@contextmanager
+def atomic_output(path: str | Path):
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename, so a reader
+    never sees a half-written file and a failed write leaves the old file intact. An OSError (disk full,
+    folder gone) becomes one line naming the file."""
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        yield Path(tmp)
+        give_usual_permissions(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; free some space or choose another "
+                        f"folder") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def read_json_dict(path: Path) -> dict:
+    """A JSON object from a cache file; anything else (missing, damaged, another type) is an empty dict,
+    with a warning when the file was there but unusable, so a bad cache is rebuilt rather than fatal."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring damaged cache file %s (%s); it will be rebuilt", path, exc.__class__.__name__)
+        return {}
+    if not isinstance(data, dict):
+        log.warning("ignoring damaged cache file %s (not a JSON object); it will be rebuilt", path)
+        return {}
+    return data
