@@ -18,7 +18,7 @@ WRITABLE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".b
 # beyond that, refuse with a line before decoding rather than run out of memory (a 20000x20000 PNG
 # took more than 8 GB as a source).
 MAX_IMAGE_PIXELS = 100_000_000
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = None  # read_image checks the size itself, with a line that says what to do
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -33,7 +33,7 @@ def read_image(path: str | Path) -> np.ndarray:
                 raise UserError(f"cannot read {path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than the "
                                 f"{MAX_IMAGE_PIXELS // 1_000_000} this program takes; downscale it first")
             return _to_rgb8(ImageOps.exif_transpose(im))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"cannot read {path}: not a readable image ({exc.__class__.__name__}); "
                         f"use a PNG, JPEG, WebP, BMP or TIFF file") from None
 

@@ -105,8 +105,13 @@ def _run_live(config: Config, options: RunOptions, signals: StopSignals) -> dict
     if config.record.path:
         recorder = VideoRecorder(config.record.path, config.record.fps, (config.record.width, config.record.height),
                                  realtime=not options.fast, inputs=inputs)
-    dreamer = build_dreamer(config)
+    # The source first: a missing file or camera is one line at once, not after the network is ready.
     source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=options.fast, loop=c.loop)
+    try:
+        dreamer = build_dreamer(config)
+    except BaseException:
+        source.close()
+        raise
     log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", source.description,
              dreamer.spec.name, live.width, live.height, live.steps, dreamer.backend_name)
 

@@ -191,17 +191,27 @@ def test_fast_mode_reads_as_fast_as_it_can_and_records_each_frame_once(tmp_path)
 
 
 def test_a_source_that_fails_mid_run_ends_the_run_with_a_clear_message(tmp_path):
+    """One junk file is skipped (tests/test_faults.py); a folder whose every file turns unreadable while
+    the show runs ends it, with the reason, and keeps the recording."""
     folder = tmp_path / "frames"
     folder.mkdir()
+    from live.imageio import write_image
     for i, name in enumerate(["astronaut", "chelsea", "coffee"]):
-        from live.imageio import write_image
         write_image(folder / f"{i}.png", scaled(name, (160, 120)))
-    (folder / "3.png").write_text("a file that is not an image")
     out = tmp_path / "out.mp4"
-    cfg = config(tmp_path, **{"capture.source": str(folder), "capture.loop": False, "capture.fps": 20,
-                              "record.path": str(out)})
-    with pytest.raises(UserError, match=r"source folder .* failed: .*cannot read .*3\.png.*recording up to then"):
-        run_live(cfg, RunOptions())
+    cfg = config(tmp_path, **{"capture.source": str(folder), "capture.fps": 20, "record.path": str(out)})
+
+    def spoil():
+        for path in folder.iterdir():
+            path.write_text("no longer an image")
+
+    timer = threading.Timer(4.0, spoil)
+    timer.start()
+    try:
+        with pytest.raises(UserError, match=r"source folder .* failed: .*no image in folder .*recording up to then"):
+            run_live(cfg, RunOptions(seconds=60))
+    finally:
+        timer.cancel()
     assert len(read_video(out)) >= 1  # what was dreamed before the failure is kept, playable
 
 
