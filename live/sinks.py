@@ -50,7 +50,7 @@ class VideoRecorder:
         self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
         self._container = av.open(str(self.tmp), "w", format="mp4", options=FRAGMENTED_MP4)
         rate = Fraction(self.fps).limit_denominator(1001)
-        stream = self._container.add_stream("libx264", rate=rate, options={"preset": "veryfast", "tune": "zerolatency"})
+        stream = self._container.add_stream("libx264", rate=rate, options={"preset": "superfast", "tune": "zerolatency"})
         stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = 1 / rate
