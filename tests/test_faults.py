@@ -89,13 +89,13 @@ def wait_for_text(proc, text: str, timeout=120) -> None:
 def test_a_full_disk_while_recording_fails_loudly_and_keeps_what_was_recorded(tmp_path):
     with mounted_tmpfs(tmp_path / "small", "size=1m") as disk:
         result = live_dream("run", *SMALL, "--source", "demo", "--seconds", 60, "--record", disk / "rec.mp4",
-                            "--set", "record.width=1280", "--set", "record.height=720", *TORCH, cwd=tmp_path)
+                            *TORCH, cwd=tmp_path)
         assert result.returncode == 2, result.stderr[-2000:]
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("live-dream: recording failed: ") and "No space left on device" in last, last
         assert "wrote" not in result.stdout and "Traceback" not in result.stderr
         frames = read_video(disk / "rec.mp4")  # what was recorded before the disk filled plays
-        assert len(frames) >= 15 and frames[0].shape == (720, 1280, 3)
+        assert len(frames) >= 15 and frames[0].shape == (480, 640, 3)
         assert f"({len(frames)} frames)" in last
         assert sorted(p.name for p in disk.iterdir()) == ["rec.mp4"]  # no partial left behind
 
