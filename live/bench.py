@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backends import EagerBaseline, OnnxBackend, TorchBackend
-from .config import Config
-from .engine import pick_device
-from .featurenet import FeatureNet
-from .objectives import parse_objective
-from .pipeline import RunOptions, run_live
-from .files import write_json
-from .zoo import build_network, get_spec
+from live.backends.onnx_backend import OnnxBackend
+from live.backends.torch_backend import EagerBaseline, TorchBackend
+from live.config import Config
+from live.engine import pick_device
+from live.dream.featurenet import FeatureNet
+from live.dream.objectives import parse_objective
+from live.show.pipeline import RunOptions, run_live
+from live.files import write_json
+from live.dream.zoo import build_network, get_spec
 
 log = logging.getLogger("live-dream")
 SIZES = [(320, 240), (640, 360), (1280, 720)]

@@ -10,7 +10,7 @@ import math
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from live.errors import UserError
 
 # Nothing heavy (torch, OpenCV) is imported at module level: Ctrl-C while starting must stay a clean exit.
 
@@ -46,6 +46,7 @@ DEFAULT_CONFIG = Path("config.toml")
 
 def add_config_options(p: argparse.ArgumentParser, flags) -> None:
     p.add_argument("--config", help="settings file (default: ./config.toml if present)")
+    p.add_argument("--log-file", metavar="FILE", help="append every log line, with tracebacks, to this file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any setting, e.g. --set dream.steps=5 (repeatable)")
     for flag, key, text in flags:
@@ -53,7 +54,7 @@ def add_config_options(p: argparse.ArgumentParser, flags) -> None:
 
 
 def config_from_args(args, flags):
-    from .config import load_config, parse_set_option
+    from live.config import load_config, parse_set_option
     overrides = dict(parse_set_option(s) for s in args.set)
     overrides.update({key: getattr(args, key) for _, key, _ in flags if getattr(args, key) is not None})
     path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
@@ -61,7 +62,7 @@ def config_from_args(args, flags):
 
 
 def cmd_still(args):
-    from .still import dream_still
+    from live.offline.still import dream_still
     dream_still(args.input, args.output, config_from_args(args, DREAM_FLAGS), progress=not args.quiet)
     print(f"wrote {args.output}")
 
@@ -90,7 +91,7 @@ def positive(kind):
 
 
 def cmd_run(args):
-    from .pipeline import RunOptions, run_live
+    from live.show.pipeline import RunOptions, run_live
     args.set = list(args.set)
     if args.headless:
         args.set.append("display.mode=headless")
@@ -108,7 +109,7 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
-    from .bench import SIZES, run_bench
+    from live.bench import SIZES, run_bench
     args.set = list(args.set) + size_overrides(args.size)
     sizes = SIZES
     if args.sizes:
@@ -120,7 +121,7 @@ def cmd_bench(args):
 
 
 def cmd_cameras(args):
-    from .sources import list_cameras
+    from live.sources import list_cameras
     cameras = list_cameras()
     for index, name in cameras:
         print(f"{index}: {name}")
@@ -129,7 +130,7 @@ def cmd_cameras(args):
 
 
 def cmd_displays(args):
-    from .render import list_displays, screen_available
+    from live.outputs.window import list_displays, screen_available
     if not screen_available():
         print("no screen (no DISPLAY or WAYLAND_DISPLAY): live-dream runs headless")
         return
@@ -138,7 +139,7 @@ def cmd_displays(args):
 
 
 def cmd_models(args):
-    from . import zoo
+    from live.dream import zoo
     if args.action == "fetch":
         if not args.name:
             raise UserError("models fetch needs a network name, e.g. live-dream models fetch googlenet")
@@ -148,7 +149,7 @@ def cmd_models(args):
         print(f"{spec.name}: weights ready at {path}")
         return
     if args.action == "classes":
-        from .objectives import imagenet_classes
+        from live.dream.objectives import imagenet_classes
         for i, name in enumerate(imagenet_classes()):
             print(f"{i:4d}  {name.replace(' ', '_')}")
         return
@@ -213,15 +214,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLine(logging.Formatter):
+    """What a user sees: `live-dream: message`, one line, never a traceback (those go to --log-file)."""
+
+    def format(self, record):
+        return "live-dream: " + record.getMessage()
+
+
 def _setup_logging() -> None:
     """Our own log lines only: libraries (onnxscript, torch) keep their chatter to themselves."""
     log = logging.getLogger("live-dream")
     if not log.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("live-dream: %(message)s"))
+        handler.setFormatter(_OneLine())
         log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+
+
+def _log_to_file(path: str) -> None:
+    """Everything logged, with time and full tracebacks of failures: after weeks unattended, the file
+    says what happened."""
+    from live.files import check_output
+    check_output(path, "log to")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s: %(message)s"))
+    logging.getLogger("live-dream").addHandler(handler)
 
 
 def main(argv=None) -> int:
@@ -231,6 +249,8 @@ def main(argv=None) -> int:
     _setup_logging()
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "log_file", None):
+            _log_to_file(args.log_file)
         status = args.func(args) or 0
     except UserError as exc:
         print(f"live-dream: {exc}", file=sys.stderr)

@@ -1,7 +1,9 @@
 """Settings: config.toml, then command-line overrides, validated once into one frozen object.
 
-Each section is a dataclass whose defaults are the built-in settings; `RULES` says which values a
-key allows. Unknown keys and bad values stop the program at start with one line naming the key.
+Each section is a dataclass whose defaults are the built-in settings; each field carries the rule for
+its values beside it (`setting(default, rule)`), so a rule for a key that does not exist cannot be
+written. Unknown keys and bad values stop the program at start with one line naming the key.
+Importing this module needs neither torch nor OpenCV.
 """
 from __future__ import annotations
 
@@ -9,9 +11,21 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .dream import DreamSettings
-from .errors import UserError
-from .temporal import TemporalSettings
+from live.errors import UserError
+
+
+def _choice(*allowed):
+    return lambda v: v in allowed, "one of " + ", ".join(map(str, allowed))
+
+
+def _range(lo, hi=None):
+    text = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+    return (lambda v: v >= lo and (hi is None or v <= hi)), text
+
+
+def setting(default, rule=None):
+    """A settings field with its rule beside it: `rule` is (check, what is allowed), e.g. _range(1, 20)."""
+    return field(default=default, metadata={"rule": rule} if rule else {})
 
 
 @dataclass(frozen=True)
@@ -20,48 +34,76 @@ class NetworkConfig:
     weights: str = ""  # a local weights file instead of the cache
     objective: str = ""  # empty: the network's default layer
     guide: str = ""  # guide image for the guide objective
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = setting("auto", _choice("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    steps: int = setting(10, _range(1, 10_000))  # gradient steps per octave
+    step_size: float = setting(0.01, _range(0.0, 1.0))  # mean change per pixel per step, in [0, 1] image units
+    octaves: int = setting(4, _range(1, 20))
+    octave_scale: float = setting(1.4, _range(1.01, 4.0))
+    jitter: int = setting(32, _range(0, 512))  # max random roll, pixels
+    smoothing: str = setting("none", _choice("none", "gaussian", "laplacian"))
+    smoothing_sigma: float = setting(1.0, _range(0.0, 20.0))  # for gaussian
+    tv_weight: float = setting(0.0, _range(0.0, 10.0))  # share of each step spent reducing total variation
+    tile: int = setting(512, _range(64, 8192))  # larger images are dreamed tile by tile: memory stays bounded
+    tile_margin: int = setting(32, _range(0, 512))  # context around each tile, so tiles agree at their borders
+    seed: int = setting(-1, _range(-1))  # -1: a different dream every run
 
 
 @dataclass(frozen=True)
 class CaptureConfig:
-    source: str = "auto"  # auto | demo | camera:N | camera:NAME | video file | folder of images
-    width: int = 1280  # requested from the camera (and the demo's frame size)
-    height: int = 720
-    fps: int = 30
+    # auto | demo | camera:N | camera:NAME | video file | folder of images
+    source: str = setting("auto", ((lambda v: bool(v.strip())),
+                                   "auto, demo, camera:N, camera:NAME, a video file or a folder"))
+    width: int = setting(1280, _range(16, 7680))  # requested from the camera (and the demo's frame size)
+    height: int = setting(720, _range(16, 4320))
+    fps: int = setting(30, _range(1, 240))
     mirror: bool = True  # cameras only: visitors see themselves as in a mirror
     loop: bool = True  # video files and folders start again at the end
 
 
 @dataclass(frozen=True)
 class LiveConfig:
-    width: int = 320  # dream resolution: the network sees frames this size
-    height: int = 240
-    steps: int = 1  # gradient steps per frame
-    max_steps: int = 6  # the most the steps keys may set
-    step_size: float = 0.03  # mean change per pixel per step (the strength keys scale it)
-    presets: tuple[str, ...] = ("block9", "block11", "0.5*block7 + 0.5*block12", "block5", "class:jellyfish")
-    cycle_seconds: float = 0.0  # move to the next preset every this many seconds; 0 = only by key
-    backend: str = "auto"  # auto | torch | onnx
-    precision: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (torch backend)
+    width: int = setting(320, _range(32, 7680))  # dream resolution: the network sees frames this size
+    height: int = setting(240, _range(32, 4320))
+    steps: int = setting(1, _range(0, 64))  # gradient steps per frame
+    max_steps: int = setting(6, _range(1, 64))  # the most the steps keys may set
+    step_size: float = setting(0.03, _range(0.0, 1.0))  # mean change per pixel per step (keys scale it)
+    presets: tuple[str, ...] = setting(("block9", "block11", "0.5*block7 + 0.5*block12", "block5", "class:jellyfish"),
+                                       ((lambda v: len(v) > 0), "a list of one or more objectives"))
+    cycle_seconds: float = setting(0.0, _range(0.0, 86400.0))  # next preset every this many seconds; 0 = by key
+    backend: str = setting("auto", _choice("auto", "torch", "onnx"))
+    # auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (torch backend)
+    precision: str = setting("auto", _choice("auto", "fp32", "fp16", "bf16"))
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    flow: str = setting("dis", _choice("dis", "farneback", "none"))  # dis | farneback | none (plain blending)
+    still_carry: float = setting(0.95, _range(0.0, 0.99))  # share of the dream carried where the scene is still
+    moving_carry: float = setting(0.4, _range(0.0, 0.99))  # ... and where it moves
+    motion_pixels: float = setting(1.5, _range(0.01, 100.0))  # flow (pixels/frame) counted as fully moving
+    residual_limit: float = setting(0.35, _range(0.01, 1.0))  # the dream may move a pixel at most this far
 
 
 @dataclass(frozen=True)
 class TuningConfig:
-    target_fps: float = 0.0  # hold this frame rate by changing dream resolution and steps; 0 = off
-    min_width: int = 160  # bounds the tuner stays within (height follows the dream's aspect ratio)
-    max_width: int = 640
-    min_steps: int = 1
-    max_steps: int = 3
+    target_fps: float = setting(0.0, _range(0.0, 240.0))  # hold this frame rate; 0 = off
+    min_width: int = setting(160, _range(32, 7680))  # bounds of the tuner (height follows the aspect ratio)
+    max_width: int = setting(640, _range(32, 7680))
+    min_steps: int = setting(1, _range(0, 64))
+    max_steps: int = setting(3, _range(1, 64))
 
 
 @dataclass(frozen=True)
 class DisplayConfig:
-    mode: str = "auto"  # auto (window if a screen is there, else headless) | window | headless
+    mode: str = setting("auto", _choice("auto", "window", "headless"))  # auto: window if there is a screen
     fullscreen: bool = True
-    display: int = 0  # which screen, from `live-dream displays`
-    window_width: int = 1280  # window size when not fullscreen
-    window_height: int = 720
+    display: int = setting(0, _range(0, 16))  # which screen, from `live-dream displays`
+    window_width: int = setting(1280, _range(64, 16384))  # window size when not fullscreen
+    window_height: int = setting(720, _range(64, 16384))
     vsync: bool = True
     hud: bool = False  # show the heads-up display at start (key H toggles)
 
@@ -69,9 +111,9 @@ class DisplayConfig:
 @dataclass(frozen=True)
 class RecordConfig:
     path: str = ""  # write the output video here (.mp4); "" = no recording
-    fps: float = 30.0  # the recording's frame rate; frames are repeated or skipped to keep real time
-    width: int = 640  # recorded frame size (the dream is upscaled smoothly)
-    height: int = 480
+    fps: float = setting(30.0, _range(1.0, 240.0))  # frames are repeated or skipped to keep real time
+    width: int = setting(640, _range(16, 7680))  # recorded frame size (the dream is upscaled smoothly)
+    height: int = setting(480, _range(16, 4320))
     snapshot_dir: str = "snapshots"  # where the snapshot key writes PNGs
 
 
@@ -87,63 +129,7 @@ class Config:
     record: RecordConfig = field(default_factory=RecordConfig)
 
 
-SECTIONS = {"network": NetworkConfig, "dream": DreamSettings, "capture": CaptureConfig, "live": LiveConfig,
-            "temporal": TemporalSettings, "tuning": TuningConfig, "display": DisplayConfig, "record": RecordConfig}
-
-
-def _choice(*allowed):
-    return lambda v: v in allowed, "one of " + ", ".join(map(str, allowed))
-
-
-def _range(lo, hi=None):
-    text = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
-    return (lambda v: v >= lo and (hi is None or v <= hi)), text
-
-
-RULES = {
-    "network.device": _choice("auto", "cpu", "cuda"),
-    "dream.steps": _range(1, 10_000),
-    "dream.step_size": _range(0.0, 1.0),
-    "dream.octaves": _range(1, 20),
-    "dream.octave_scale": _range(1.01, 4.0),
-    "dream.jitter": _range(0, 512),
-    "dream.smoothing": _choice("none", "gaussian", "laplacian"),
-    "dream.smoothing_sigma": _range(0.0, 20.0),
-    "dream.tv_weight": _range(0.0, 10.0),
-    "dream.tile": _range(64, 8192),
-    "dream.tile_margin": _range(0, 512),
-    "dream.seed": _range(-1),  # -1: a different dream every run
-    "capture.source": ((lambda v: bool(v.strip())), "auto, demo, camera:N, camera:NAME, a video file or a folder"),
-    "capture.width": _range(16, 7680),
-    "capture.height": _range(16, 4320),
-    "capture.fps": _range(1, 240),
-    "live.width": _range(32, 7680),
-    "live.height": _range(32, 4320),
-    "live.steps": _range(0, 64),
-    "live.max_steps": _range(1, 64),
-    "live.step_size": _range(0.0, 1.0),
-    "live.presets": ((lambda v: len(v) > 0), "a list of one or more objectives"),
-    "live.cycle_seconds": _range(0.0, 86400.0),
-    "live.backend": _choice("auto", "torch", "onnx"),
-    "live.precision": _choice("auto", "fp32", "fp16", "bf16"),
-    "tuning.target_fps": _range(0.0, 240.0),
-    "tuning.min_width": _range(32, 7680),
-    "tuning.max_width": _range(32, 7680),
-    "tuning.min_steps": _range(0, 64),
-    "tuning.max_steps": _range(1, 64),
-    "temporal.flow": _choice("dis", "farneback", "none"),
-    "temporal.still_carry": _range(0.0, 0.99),
-    "temporal.moving_carry": _range(0.0, 0.99),
-    "temporal.motion_pixels": _range(0.01, 100.0),
-    "temporal.residual_limit": _range(0.01, 1.0),
-    "display.mode": _choice("auto", "window", "headless"),
-    "display.display": _range(0, 16),
-    "display.window_width": _range(64, 16384),
-    "display.window_height": _range(64, 16384),
-    "record.fps": _range(1.0, 240.0),
-    "record.width": _range(16, 7680),
-    "record.height": _range(16, 4320),
-}
+SECTIONS = {f.name: f.default_factory for f in fields(Config)}
 
 
 TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
@@ -180,7 +166,8 @@ def convert(path: str, value):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise UserError(f"setting {path} = {value!r} is not {TYPE_NAMES[kind]}")
-    check, allowed = RULES.get(path, (lambda v: True, ""))
+    rule = next(f for f in fields(cls) if f.name == key).metadata.get("rule")
+    check, allowed = rule or (lambda v: True, "")
     if not check(value):
         raise UserError(f"setting {path} = {value!r} is not allowed; use {allowed}")
     return value

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .backends import PreparedNet
-from .config import NetworkConfig
-from .errors import UserError
-from .featurenet import load_feature_net
-from .imageio import read_image, to_tensor
-from .dream import resize
-from .objectives import Objective, parse_objective
-from .zoo import NetworkSpec, get_spec
+from live.backends.torch_backend import PreparedNet
+from live.config import NetworkConfig
+from live.errors import UserError
+from live.dream.featurenet import load_feature_net
+from live.imageio import read_image, to_tensor
+from live.dream.step import resize
+from live.dream.objectives import Objective, parse_objective
+from live.dream.zoo import NetworkSpec, get_spec
 
 GUIDE_MAX_SIDE = 448  # guide features come from a modest size: enough detail, cheap to match
 # Peak memory of preparing and stepping a live dream, per dream pixel: 1.0-2.7 kB measured (Lite0, the

@@ -13,7 +13,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import UserError
+from live.errors import UserError
 
 log = logging.getLogger("live-dream")
 
@@ -106,3 +106,13 @@ def read_json_dict(path: Path) -> dict:
         log.warning("ignoring damaged cache file %s (not a JSON object); it will be rebuilt", path)
         return {}
     return data
+
+
+def models_dir() -> Path:
+    """Where exported graphs and measurements are cached: $LIVE_DREAM_MODELS, else ./models when
+    running from the project folder, else ~/.cache/live-dream."""
+    if os.environ.get("LIVE_DREAM_MODELS"):
+        return Path(os.environ["LIVE_DREAM_MODELS"])
+    if Path("models").is_dir():
+        return Path("models")
+    return Path.home() / ".cache" / "live-dream"

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UserError
-from .files import atomic_output, check_output
+from live.errors import UserError
+from live.files import atomic_output, check_output
 
 WRITABLE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
             ".tif": "TIFF", ".tiff": "TIFF"}

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import UserError
-from .imageio import read_image
+from live.errors import UserError
+from live.imageio import read_image
 
 log = logging.getLogger("live-dream")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # camera probes would print warnings

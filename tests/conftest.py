@@ -24,13 +24,13 @@ def media() -> Path:
 
 @pytest.fixture(scope="session")
 def lite0():
-    from live.zoo import get_spec
+    from live.dream.zoo import get_spec
     return get_spec("lite0")
 
 
 @pytest.fixture(scope="session")
 def lite0_model(lite0):
-    from live.zoo import build_network
+    from live.dream.zoo import build_network
     return build_network(lite0)
 
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from live.dream import DreamSettings, count_steps, deepdream, make_step, tiled_gradient
-from live.featurenet import FeatureNet
-from live.objectives import parse_objective
+from live.config import DreamSettings
+from live.dream.step import count_steps, deepdream, make_step, tiled_gradient
+from live.dream.featurenet import FeatureNet
+from live.dream.objectives import parse_objective
 from conftest import photo
 
 

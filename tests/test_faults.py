@@ -201,7 +201,7 @@ def test_a_snapshot_that_cannot_be_written_does_not_end_the_show(tmp_path):
     import threading
     import pygame
     from live.config import load_config
-    from live.pipeline import RunOptions, run_live
+    from live.show.pipeline import RunOptions, run_live
     video = write_video(tmp_path / "in.mp4", (f for f, _ in moving_cat_frames(30)))
     (tmp_path / "snaps").write_text("I am a file")
     cfg = load_config(None, {"display.mode": "window", "display.fullscreen": False, "display.window_width": 320,
@@ -281,13 +281,16 @@ def test_a_folder_of_junk_only_fails_with_one_line(tmp_path):
 def test_a_frame_that_makes_the_step_raise_is_skipped_and_the_show_goes_on(lite0, lite0_model):
     """The real worker thread and dreamer; an empty frame (what some cameras deliver with ok=True)
     makes preprocessing raise."""
-    from live.dream import DreamSettings
-    from live.slots import Frame, LatestSlot
-    from live.temporal import TemporalSettings
-    from live.worker import Controls, Dreamer, DreamWorker
+    from live.config import DreamSettings
+    from live.show.slots import Frame, LatestSlot
+    from live.config import TemporalSettings
+    from live.control.bus import ControlBus
+    from live.control.state import ShowState
+    from live.show.dreamer import Dreamer
+    from live.show.worker import DreamWorker
     dreamer = Dreamer(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), __import__("torch").device("cpu"))
     inbox, outbox = LatestSlot(), LatestSlot()
-    worker = DreamWorker(dreamer, TemporalSettings(), (96, 64), inbox, outbox, Controls()).start()
+    worker = DreamWorker(dreamer, TemporalSettings(), (96, 64), inbox, outbox, ControlBus(ShowState())).start()
     good = scaled("chelsea", (160, 120))
     shown = []
 
@@ -447,7 +450,7 @@ def test_a_folder_named_config_toml_is_refused(tmp_path):
 # ---------------------------------------------------------------- 12. memory over months
 
 def test_the_latency_window_is_bounded_by_time_and_the_summary_says_what_is_held():
-    from live.stats import LATENCY_WINDOW_S, RunStats
+    from live.show.stats import LATENCY_WINDOW_S, RunStats
     stats = RunStats()
     t0 = 1000.0
     for i in range(int(2.5 * LATENCY_WINDOW_S * 30)):  # two and a half hours at 30 fps

@@ -14,16 +14,17 @@ import pytest
 import torch
 
 from live.config import load_config
-from live.dream import DreamSettings
+from live.config import DreamSettings
 from live.errors import UserError
-from live.featurenet import FeatureNet
-from live.flow import FlowEstimator, flicker
-from live.objectives import parse_objective
-from live.pipeline import RunOptions, run_live
-from live.slots import Frame, LatestSlot
+from live.dream.featurenet import FeatureNet
+from live.dream.flow import FlowEstimator, flicker
+from live.dream.objectives import parse_objective
+from live.show.pipeline import RunOptions, run_live
+from live.show.slots import Frame, LatestSlot
 from live.sources import DemoSource, open_source
-from live.temporal import TemporalDreamer, TemporalSettings
-from live.worker import Dreamer
+from live.config import TemporalSettings
+from live.dream.temporal import TemporalDreamer
+from live.show.dreamer import Dreamer
 from live_helpers import moving_cat_frames, read_video, scaled, write_video
 
 ROOT = Path(__file__).resolve().parent.parent

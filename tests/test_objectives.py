@@ -4,11 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from live.dream import DreamSettings, deepdream
+from live.config import DreamSettings
+from live.dream.step import deepdream
 from live.engine import load_guide
 from live.errors import UserError
-from live.featurenet import FeatureNet
-from live.objectives import Channels, ClassLogit, Guide, LayerEnergy, parse_objective
+from live.dream.featurenet import FeatureNet
+from live.dream.objectives import Channels, ClassLogit, Guide, LayerEnergy, parse_objective
 from conftest import MEDIA, photo
 
 

@@ -8,20 +8,25 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from live.backends import EagerBaseline, OnnxBackend, PipelineTrial, TorchBackend, choose_backend, models_dir
-from live.dream import DreamSettings
-from live.featurenet import FeatureNet
-from live.objectives import parse_objective
-from live.slots import Frame, LatestSlot
-from live.temporal import TemporalSettings
-from live.tuning import Setting, Tuner, ladder
-from live.worker import Controls, Dreamer, DreamWorker
+from live.backends.choice import PipelineTrial, choose_backend
+from live.backends.onnx_backend import OnnxBackend
+from live.backends.torch_backend import EagerBaseline, TorchBackend
+from live.files import models_dir
+from live.config import DreamSettings
+from live.dream.featurenet import FeatureNet
+from live.dream.objectives import parse_objective
+from live.show.slots import Frame, LatestSlot
+from live.config import TemporalSettings
+from live.show.tuner import Setting, Tuner, ladder
+from live.control.bus import ControlBus
+from live.control.state import ShowState
+from live.show.dreamer import Dreamer
+from live.show.worker import DreamWorker
 from live_helpers import scaled
 
 SIZE = (160, 120)
@@ -55,6 +60,28 @@ def test_every_backend_steps_the_same_way_as_eager_fp32(lite0, lite0_model, phot
     fast = backend.steps(photo_image, 1, 0.02)
     assert update_cosine(fast, eager, photo_image) > 0.99
     assert fast.shape == photo_image.shape and fast.min() >= 0 and fast.max() <= 1
+
+
+REGULARISERS = {"none": DreamSettings(), "gaussian": DreamSettings(smoothing="gaussian", smoothing_sigma=1.5),
+                "laplacian": DreamSettings(smoothing="laplacian"), "tv": DreamSettings(tv_weight=0.3),
+                "gaussian+tv": DreamSettings(smoothing="gaussian", tv_weight=0.3)}
+
+
+@pytest.mark.parametrize("regulariser", sorted(REGULARISERS))
+@pytest.mark.parametrize("kind", ["torch", "onnx"])
+def test_every_backend_runs_every_regulariser_like_eager_fp32(lite0, lite0_model, photo_image, kind, regulariser):
+    """One step function: the ONNX graph is traced from it, so smoothing and total variation are in it."""
+    net, objective = prepared(lite0, lite0_model, "block9")
+    settings = REGULARISERS[regulariser]
+    eager = EagerBaseline(net, objective, settings, CPU).steps(photo_image, 1, 0.02)
+    backend = (TorchBackend(net, objective, settings, CPU) if kind == "torch"
+               else OnnxBackend(net, objective, settings, SIZE, 1))
+    fast = backend.steps(photo_image, 1, 0.02)
+    assert backend.name == f"{kind}-cpu" + ("-fp32" if kind == "torch" else "")
+    assert update_cosine(fast, eager, photo_image) > 0.99
+    if regulariser != "none":  # the regulariser really acted: the step differs from the plain one
+        plain = EagerBaseline(net, objective, DreamSettings(), CPU).steps(photo_image, 1, 0.02)
+        assert update_cosine(fast, plain, photo_image) < 0.99
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (fp16 and CUDA graphs)")
@@ -91,20 +118,14 @@ def test_the_onnx_graph_is_exported_once_and_unrolls_k_steps(lite0, lite0_model,
 
 def test_a_backend_that_cannot_load_falls_back_with_one_warning(lite0, lite0_model, caplog, tmp_path, monkeypatch):
     net, objective = prepared(lite0, lite0_model, "block7")
+    blocker = tmp_path / "not-a-folder"  # an export that cannot be written: the cache folder is a file
+    blocker.write_text("")
+    monkeypatch.setenv("LIVE_DREAM_MODELS", str(blocker))
     with caplog.at_level(logging.WARNING, logger="live-dream"):
-        backend = choose_backend("onnx", net, objective, DreamSettings(smoothing="gaussian"), CPU, SIZE, 1)
+        backend = choose_backend("onnx", net, objective, DreamSettings(), CPU, SIZE, 1)
     assert backend.name == "torch-cpu-fp32"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "backend onnx unavailable" in warnings[0] and "falling back to torch" in warnings[0]
-
-    # An export that cannot be written (the cache folder is a file) falls back too.
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("")
-    monkeypatch.setenv("LIVE_DREAM_MODELS", str(blocker))
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="live-dream"):
-        backend = choose_backend("onnx", net, objective, DreamSettings(), CPU, SIZE, 1)
-    assert backend.name == "torch-cpu-fp32" and "backend onnx unavailable" in caplog.text
 
 
 def test_auto_tries_each_backend_on_the_frames_it_dreams_then_keeps_and_remembers_the_fastest(
@@ -133,8 +154,9 @@ def test_auto_tries_each_backend_on_the_frames_it_dreams_then_keeps_and_remember
 
 def test_a_size_first_met_mid_run_is_dreamed_by_torch_at_once_instead_of_pausing_to_export(lite0, lite0_model):
     dreamer = Dreamer(lite0, lite0_model, ["block8:5,9"], DreamSettings(), CPU, seed=0, backend="onnx")
-    assert dreamer.backend(0, SIZE, 1).name == "onnx-cpu"  # at start-up: exported (or loaded) in place
-    dreamer.live = True  # now the tuner moves to a size never seen before
+    dreamer.prepare(SIZE, 1)  # at start-up: exported (or loaded) in place
+    assert dreamer.live and dreamer.backend(0, SIZE, 1).name == "onnx-cpu"
+    # now the tuner moves to a size never seen before
     size = (128, 96)
     image = scaled("chelsea", size).astype(np.float32) / 255.0
     assert dreamer.backend(0, size, 1).name == "torch-cpu-fp32"
@@ -147,12 +169,14 @@ def test_a_size_first_met_mid_run_is_dreamed_by_torch_at_once_instead_of_pausing
     assert dreamer.backend(0, (96, 72), 1) is dreamer.backend(0, size, 1)  # one torch backend for all such sizes
 
 
-def test_a_preset_already_on_torch_keeps_that_backend_for_sizes_met_mid_run(lite0, lite0_model):
-    smoothed = DreamSettings(smoothing="gaussian")  # the onnx graph cannot smooth: this preset falls back
-    dreamer = Dreamer(lite0, lite0_model, ["block7"], smoothed, CPU, seed=0, backend="onnx")
+def test_a_preset_already_on_torch_keeps_that_backend_for_sizes_met_mid_run(lite0, lite0_model, tmp_path,
+                                                                          monkeypatch):
+    (tmp_path / "blocked").write_text("")  # the onnx export cannot be written: this preset falls back
+    monkeypatch.setenv("LIVE_DREAM_MODELS", str(tmp_path / "blocked"))
+    dreamer = Dreamer(lite0, lite0_model, ["block7"], DreamSettings(), CPU, seed=0, backend="onnx")
+    dreamer.prepare(SIZE, 1)
     fallback = dreamer.backend(0, SIZE, 1)
     assert isinstance(fallback, TorchBackend)
-    dreamer.live = True
     assert dreamer.backend(0, (128, 96), 1) is fallback  # not a second folded copy of the network
 
 
@@ -236,7 +260,7 @@ class GpuMemoryLimit(Dreamer):
 def test_running_out_of_gpu_memory_lowers_the_resolution_instead_of_crashing(lite0, lite0_model, caplog):
     dreamer = GpuMemoryLimit(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), CPU, seed=0)
     inbox, outbox = LatestSlot(), LatestSlot()
-    worker = DreamWorker(dreamer, TemporalSettings(), (320, 240), inbox, outbox, Controls(steps=1))
+    worker = DreamWorker(dreamer, TemporalSettings(), (320, 240), inbox, outbox, ControlBus(ShowState(steps=1)))
     frame = scaled("coffee", (640, 480))
     with caplog.at_level(logging.WARNING, logger="live-dream"):
         worker.start()

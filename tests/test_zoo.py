@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from live.errors import UserError
-from live.featurenet import FeatureNet
-from live.objectives import imagenet_classes
-from live.zoo import NETWORKS, build_network, get_spec
+from live.dream.featurenet import FeatureNet
+from live.dream.objectives import imagenet_classes
+from live.dream.zoo import NETWORKS, build_network, get_spec
 from conftest import photo
 
 

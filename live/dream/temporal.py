@@ -12,26 +12,17 @@ brightening or saturating over minutes, a known failure of earlier tools.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from .flow import FlowEstimator, warp
-from .profiling import NO_PROFILE, Profile
+from live.config import TemporalSettings
+from live.dream.flow import FlowEstimator, warp
+from live.profiling import NO_PROFILE, Profile
 
 
 CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)  # cv2.transform matrix: the mean of R, G and B
-
-
-@dataclass(frozen=True)
-class TemporalSettings:
-    flow: str = "dis"  # dis | farneback | none (plain blending)
-    still_carry: float = 0.95  # share of the dream carried where the scene is still
-    moving_carry: float = 0.4  # ... and where it moves
-    motion_pixels: float = 1.5  # flow (pixels/frame at dream resolution) counted as fully moving
-    residual_limit: float = 0.35  # the dream may move a pixel at most this far from the camera image
 
 
 class TemporalDreamer:

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from .profiling import NO_PROFILE, Profile
-from .slots import Frame, LatestSlot
+from live.profiling import NO_PROFILE, Profile
+from live.show.slots import Frame, LatestSlot
 
 
 class CaptureThread:

@@ -1,6 +1,6 @@
-"""Where dreamed frames go besides the screen: a video file and snapshots.
+"""The recording: dreamed frames into a video file.
 
-The recording is H.264 in *fragmented* MP4 (PyAV): each second of video is a self-contained fragment,
+It is H.264 in *fragmented* MP4 (PyAV): each second of video is a self-contained fragment,
 so whatever ends the run (a full disk, a second Ctrl-C, SIGKILL, a power cut) leaves every whole second
 before it playable. It is written to a hidden `.NAME.PID.partial.mp4` beside the target, created with
 the first frame, and renamed over the target when the run ends; a partial left by a killed run is
@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .files import check_output, give_usual_permissions
-from .imageio import fit_cover, write_image
+from live.files import check_output, give_usual_permissions
+from live.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 RECORD_SUFFIXES = {".mp4", ".m4v", ".mov"}
@@ -30,7 +29,7 @@ FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
 
 class VideoRecorder:
-    """`realtime`: repeat or skip frames so the video plays at the speed it was seen; otherwise every
+    """An output (open / send / close). `realtime`: repeat or skip frames so the video plays at the speed it was seen; otherwise every
     frame is written once. A write that fails (disk full, device gone) stops the recording, keeps what
     was written before it, and sets `error`; the caller decides whether the show goes on."""
 
@@ -39,11 +38,20 @@ class VideoRecorder:
         self.fps, self.realtime = fps, realtime
         self.size = (max(2, size[0] // 2 * 2), max(2, size[1] // 2 * 2))  # H.264 4:2:0 needs even sides
         self.tmp: Path | None = None
+        self.closed = False
         self.frames = 0  # frames handed to the encoder
         self.error: str | None = None
         self._container = self._stream = None
         self._start: float | None = None
         recover_partials(self.path)
+
+    name = "recorder"
+
+    def open(self) -> None:
+        """Nothing yet: the file is created with the first frame, so a run stopped before it leaves none."""
+
+    def send(self, rgb: np.ndarray, status=None) -> None:
+        self.write(rgb)
 
     def _open(self) -> None:
         import av
@@ -88,8 +96,9 @@ class VideoRecorder:
     def close(self) -> Path | None:
         """Finish the file and move it into place; returns the path, or None if nothing was kept.
         After a failure it keeps the whole fragments written before it."""
-        if self._container is None:
-            return None
+        if self._container is None or self.closed:
+            return self.path if self.closed and self.frames else None
+        self.closed = True
         import av
         try:
             if not self.error:
@@ -186,17 +195,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def write_snapshot(folder: str, rgb: np.ndarray) -> Path:
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"cannot write a snapshot into {folder}: it is a file; set record.snapshot_dir "
-                        f"to a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the snapshot folder {folder} ({exc.strerror})") from None
-    path = folder / f"dream-{datetime.now():%Y%m%d-%H%M%S-%f}.png"
-    write_image(path, rgb)
-    return path

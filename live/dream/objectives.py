@@ -14,8 +14,8 @@ from functools import lru_cache
 
 import torch
 
-from .errors import UserError
-from .zoo import NetworkSpec
+from live.errors import UserError
+from live.dream.zoo import NetworkSpec
 
 
 @dataclass(frozen=True)

@@ -9,28 +9,13 @@ pyramid and carries the added detail from each octave to the next. Images are fl
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .regularisers import smooth_gradient, total_variation_gradient
-
-
-@dataclass(frozen=True)
-class DreamSettings:
-    steps: int = 10  # gradient steps per octave
-    step_size: float = 0.01  # mean change per pixel per step, in [0, 1] image units
-    octaves: int = 4
-    octave_scale: float = 1.4
-    jitter: int = 32  # max random roll, pixels
-    smoothing: str = "none"  # none | gaussian | laplacian
-    smoothing_sigma: float = 1.0  # for gaussian
-    tv_weight: float = 0.0  # share of each step spent reducing total variation
-    tile: int = 512  # larger images are dreamed tile by tile, so memory stays bounded
-    tile_margin: int = 32  # context around each tile, so tiles agree at their borders
-    seed: int = -1  # -1: a different dream every run
+from live.config import DreamSettings
+from live.dream.regularisers import smooth_gradient, total_variation_gradient
 
 
 def objective_gradient(net, objective, image: torch.Tensor) -> torch.Tensor:
@@ -69,9 +54,12 @@ def ascent_direction(net, objective, image: torch.Tensor, s: DreamSettings) -> t
     return g
 
 
-def ascend(net, objective, image: torch.Tensor, s: DreamSettings) -> torch.Tensor:
-    """Gradient ascent by one step, no jitter."""
-    return (image + s.step_size * ascent_direction(net, objective, image, s)).clamp(0, 1)
+def ascend(net, objective, image: torch.Tensor, s: DreamSettings, step_size=None) -> torch.Tensor:
+    """Gradient ascent by one step, no jitter: THE step. Every backend runs this function (torch calls it,
+    or replays it from a CUDA graph; the ONNX graph is traced from it), so every regulariser works on
+    every backend. `step_size` (a number or a 0-d tensor) overrides the settings' one."""
+    size = s.step_size if step_size is None else step_size
+    return (image + size * ascent_direction(net, objective, image, s)).clamp(0, 1)
 
 
 def make_step(net, objective, image: torch.Tensor, s: DreamSettings, rng: random.Random) -> torch.Tensor:

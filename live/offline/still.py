@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
-from .config import Config
-from .dream import count_steps, deepdream
-from .engine import load_engine
-from .errors import UserError
-from .imageio import check_writable, read_image, to_rgb, to_tensor, write_image
+from live.config import Config
+from live.dream.step import count_steps, deepdream
+from live.engine import load_engine
+from live.errors import UserError
+from live.imageio import check_writable, read_image, to_rgb, to_tensor, write_image
 
 
 def dream_still(input_path, output_path, config: Config, progress: bool = True) -> None:

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import UserError
+from live.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -89,7 +89,7 @@ def _lite0_weights() -> Path:
 
 
 def _lite0_build() -> nn.Module:
-    from .efficientnet_lite import EfficientNetLite0
+    from live.dream.efficientnet_lite import EfficientNetLite0
     return EfficientNetLite0()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .zoo import NetworkSpec, build_network
+from live.dream.zoo import NetworkSpec, build_network
 
 
 class FeatureNet(nn.Module):

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.fx.experimental.optimization import fuse
 
-from .dream import DreamSettings
+from live.config import DreamSettings
+from live.dream.step import ascend
 
 log = logging.getLogger("live-dream")
 aten = torch.ops.aten
@@ -39,17 +41,16 @@ def _decompositions():
 
 
 class _Steps(torch.nn.Module):
-    def __init__(self, net, objective, steps: int):
+    """k applications of the one step function (live.dream.step.ascend), regularisers included."""
+
+    def __init__(self, net, objective, settings: DreamSettings, steps: int):
         super().__init__()
-        self.net, self.objective, self.steps = net, objective, steps
+        self.net, self.objective, self.settings, self.steps = net, objective, settings, steps
 
     def forward(self, image, step_size):
         x = image
         for _ in range(self.steps):
-            with torch.enable_grad():
-                x = x.detach().requires_grad_(True)
-                (g,) = torch.autograd.grad(self.objective(self.net(x)), x)
-            x = (x + step_size * g / g.abs().mean().clamp_min(1e-30)).clamp(0, 1)
+            x = ascend(self.net, self.objective, x, self.settings, step_size)
         return x
 
 
@@ -62,14 +63,15 @@ class _Traced(torch.nn.Module):
         return self.graph_module(image, step_size)
 
 
-def export_steps(net, objective, size: tuple[int, int], steps: int, path: Path) -> Path:
+def export_steps(net, objective, settings: DreamSettings, size: tuple[int, int], steps: int, path: Path) -> Path:
     """Write the k-step graph for images of `size` (w, h) to `path` (atomically)."""
     from torch.fx.experimental.proxy_tensor import make_fx
 
     w, h = size
     folded = fuse(net.eval())
     example = (torch.rand(1, 3, h, w), torch.tensor(0.02))
-    traced = make_fx(_Steps(folded, objective, steps), decomposition_table=_decompositions())(*example)
+    settings = replace(settings, tile=1 << 16)  # live frames are small: no tiling
+    traced = make_fx(_Steps(folded, objective, settings, steps), decomposition_table=_decompositions())(*example)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A unique name: two runs exporting the same graph at once must not write into each other's file.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.onnx", dir=path.parent)

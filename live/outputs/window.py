@@ -1,7 +1,8 @@
-"""The pygame renderer: the dream upscaled to the screen, an optional HUD, and the keys.
+"""The window: the dream upscaled to the screen (pygame), an optional HUD, and the keys.
 
-Runs on the main thread (SDL wants that). `poll()` turns key presses into action names that the
-pipeline applies; the renderer itself changes nothing but the window.
+An output like any other (open / send / close). Runs on the main thread (SDL wants that). `poll()`
+turns key presses into actions for the control bus; fullscreen and the HUD are the window's own
+business, so it handles those itself.
 """
 from __future__ import annotations
 
@@ -12,22 +13,12 @@ import numpy as np
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no banner on our terminal
 
-from .config import DisplayConfig
-from .errors import UserError
-from .imageio import fit_cover
-
-KEYS = {  # key name -> action
-    "escape": "quit", "q": "quit",
-    "f": "fullscreen", "h": "hud", "tab": "hud",
-    "right": "next", "n": "next", "left": "previous", "p": "previous",
-    "up": "stronger", "down": "weaker",
-    "]": "more_steps", "=": "more_steps", "[": "fewer_steps", "-": "fewer_steps",
-    "space": "freeze", "s": "snapshot",
-}
-# ASCII only: pygame's built-in font has no arrow glyphs.
-HELP = ["Esc/Q quit   F fullscreen   H HUD   Space freeze   S snapshot",
-        "Left/Right preset   Up/Down strength   [ ] steps"]
-
+from live.config import DisplayConfig
+from live.errors import UserError
+from live.control.actions import Action
+from live.control.keys import HELP, KEYS
+from live.control.state import Status
+from live.imageio import fit_cover
 
 def screen_available() -> bool:
     """Is there a screen to open a window on? (An explicit SDL driver counts: tests use 'dummy'.)"""
@@ -47,10 +38,18 @@ def list_displays() -> list[tuple[int, int]]:
         pygame.display.quit()
 
 
-class Renderer:
+class Window:
+    name = "window"
+
     def __init__(self, cfg: DisplayConfig, title: str = "live-dream"):
+        self.cfg, self.title = cfg, title
+        self.error: str | None = None
+        self.pg = self.screen = None
+
+    def open(self) -> None:
         import pygame
         self.pg = pygame
+        cfg = self.cfg
         try:
             pygame.display.init()
             pygame.font.init()
@@ -65,7 +64,7 @@ class Renderer:
         self.fullscreen = cfg.fullscreen
         self.hud = cfg.hud
         self.font = pygame.font.Font(None, 26)
-        pygame.display.set_caption(title)
+        pygame.display.set_caption(self.title)
         self._open()
 
     def _open(self):
@@ -85,13 +84,13 @@ class Renderer:
     def size(self) -> tuple[int, int]:
         return self.screen.get_size()
 
-    def show(self, rgb: np.ndarray, hud_lines: list[str]) -> None:
+    def send(self, rgb: np.ndarray, status: Status | None = None) -> None:
         """Show a frame (upscaled here unless it already has the window's size)."""
         pg = self.pg
         frame = rgb if rgb.shape[1::-1] == self.size else fit_cover(rgb, self.size)
         self.screen.blit(pg.image.frombuffer(frame.tobytes(), self.size, "RGB"), (0, 0))
         if self.hud:
-            self._draw_hud(hud_lines + HELP)
+            self._draw_hud((status.lines() if status else []) + HELP)
         pg.display.flip()
 
     def _draw_hud(self, lines: list[str]) -> None:
@@ -107,21 +106,24 @@ class Renderer:
             self.screen.blit(r, (16, y))
             y += r.get_height() + 2
 
-    def poll(self) -> list[str]:
+    def poll(self) -> list[Action]:
         actions = []
         for event in self.pg.event.get():
             if event.type == self.pg.QUIT:
-                actions.append("quit")
+                actions.append(Action("quit", source="window"))
             elif event.type == self.pg.KEYDOWN:
-                action = KEYS.get(self.pg.key.name(event.key))
-                if action == "fullscreen":
+                name = KEYS.get(self.pg.key.name(event.key))
+                if name == "fullscreen":
                     self.fullscreen = not self.fullscreen
                     self._open()
-                elif action == "hud":
+                elif name == "hud":
                     self.hud = not self.hud
-                elif action:
-                    actions.append(action)
+                elif name:
+                    actions.append(Action(name, source="key"))
         return actions
 
     def close(self) -> None:
-        self.pg.display.quit()
+        if self.pg is not None:
+            self.pg.display.quit()
+            self.pg = None  # closed exactly once, however often the show's shutdown asks
+        return None

@@ -1,0 +1,135 @@
+"""Choosing a backend: the one asked for, or with `auto` the fastest that works here, measured on the
+first frames of the running pipeline and remembered per machine. One that fails to load falls back
+to torch with one warning line.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from live.backends.onnx_backend import OnnxBackend
+from live.backends.torch_backend import TorchBackend
+from live.config import DreamSettings
+from live.errors import UserError
+from live.files import models_dir, read_json_dict, write_json
+from live.stopping import raise_if_stopping
+
+log = logging.getLogger("live-dream")
+
+
+
+def machine_fingerprint(device: torch.device) -> str:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    import onnxruntime as ort
+    return f"{platform.machine()}|{platform.processor()}|{os.cpu_count()}|{gpu}|torch {torch.__version__}|ort {ort.__version__}"
+
+
+def build_backend(kind: str, net, objective, settings, device, size, steps, precision):
+    if kind == "torch":
+        return TorchBackend(net, objective, settings, device, precision)
+    if kind == "onnx":
+        return OnnxBackend(net, objective, settings, size, steps)
+    raise UserError(f"unknown backend '{kind}'; use auto, torch or onnx")
+
+
+def build_candidates(kind: str, net, objective, settings, device, size, steps, precision) -> list:
+    """The backend asked for (with 'auto': every one), in order of preference. One that fails to load or
+    export is left out with a one-line warning; torch always works, so the list is never empty."""
+    order = ["onnx", "torch"] if kind == "auto" else [kind] + (["torch"] if kind != "torch" else [])
+    built, failures = [], []
+    for name in order:
+        try:
+            built.append(build_backend(name, net, objective, settings, device, size, steps, precision))
+        except Exception as exc:
+            raise_if_stopping()  # an interrupted import or export can surface as any error
+            failures.append(name)
+            message = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+            log.warning("backend %s unavailable (%s); falling back to %s", name, message,
+                        next((n for n in order if n not in failures), "torch"))
+        if kind != "auto" and built:
+            break
+    return built
+
+
+class PipelineTrial:
+    """'auto' the first time: the candidates take turns on the live frames themselves, under the real
+    load of capture, optical flow and display (a step timed alone misses it: on a 2-core CPU torch won
+    alone and onnx won in the pipeline), then the fastest is kept for good and remembered."""
+    WARMUP, TIMED = 2, 10  # frames per candidate
+
+    def __init__(self, candidates: list, remember):
+        self.candidates, self.remember = candidates, remember
+        self.times: list[list[float]] = [[] for _ in candidates]
+        self.turn, self.winner = 0, None
+
+    @property
+    def name(self) -> str:
+        if self.winner:
+            return self.winner.name
+        return "auto (trying " + ", ".join(b.name for b in self.candidates) + ")"
+
+    def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
+        if self.winner:
+            return self.winner.steps(image, steps, step_size)
+        i = self.turn % len(self.candidates)
+        self.turn += 1
+        t0 = time.perf_counter()
+        out = self.candidates[i].steps(image, steps, step_size)
+        if steps > 0 and self.turn > self.WARMUP * len(self.candidates):
+            self.times[i].append((time.perf_counter() - t0) * 1000 / steps)
+        if all(len(t) >= self.TIMED for t in self.times):
+            ms = [statistics.median(t) for t in self.times]
+            self.winner = self.candidates[ms.index(min(ms))]
+            self.remember(self.winner.name, min(ms), ", ".join(
+                f"{b.name} {m:.1f} ms" for b, m in sorted(zip(self.candidates, ms), key=lambda bm: bm[1])))
+        return out
+
+
+def choose_backend(kind: str, net, objective, settings: DreamSettings, device: torch.device,
+                   size: tuple[int, int], steps: int, precision: str = "auto"):
+    """The backend asked for, or with 'auto' the fastest that works here: the choice remembered for this
+    machine, network, objective, size and step count, else a PipelineTrial that makes it."""
+    built = build_candidates(kind, net, objective, settings, device, size, steps, precision)
+    if kind != "auto" or len(built) == 1:
+        return built[0]
+    cache = models_dir() / "cache" / "backend-choice.json"
+    key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}|pipeline"
+    remembered = _remembered_choice(cache, key)
+    if remembered and remembered["name"] in {b.name for b in built}:
+        log.info("backend for %s at %dx%d: %s, %.1f ms/step in the pipeline (measured %s: %s)", objective, *size,
+                 remembered["name"], remembered["ms"], remembered["when"], remembered["why"])
+        return next(b for b in built if b.name == remembered["name"])
+
+    def remember(name: str, ms: float, why: str) -> None:
+        log.info("backend for %s at %dx%d: %s, the fastest in the running pipeline of %s per step", objective,
+                 *size, name, why)
+        choices = read_json_dict(cache)
+        choices[key] = {"name": name, "ms": round(ms, 2), "why": why, "when": time.strftime("%Y-%m-%d")}
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_json(cache, choices)
+        except (OSError, UserError) as exc:  # a read-only install still runs; it just measures again next time
+            log.warning("could not cache the backend choice in %s (%s)", cache, exc)
+
+    return PipelineTrial(built, remember)
+
+
+def _remembered_choice(cache: Path, key: str) -> dict | None:
+    """The remembered choice for `key`, or None; an entry that is not what we write (edited, or from
+    another version) is ignored with a warning and measured again, which then overwrites it."""
+    entry = read_json_dict(cache).get(key)
+    if entry is None:
+        return None
+    valid = (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+             and isinstance(entry.get("ms"), (int, float)) and not isinstance(entry.get("ms"), bool))
+    if not valid:
+        log.warning("ignoring a damaged entry in %s; measuring the backends again", cache)
+        return None
+    return {"why": "", "when": "earlier", **entry}

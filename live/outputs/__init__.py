@@ -1,0 +1,20 @@
+"""Where dreamed frames go: the window, the recording, snapshots; later NDI, a virtual camera.
+
+May import: numpy, OpenCV (resizing), pygame, PyAV, live.config, live.errors, live.files, live.imageio,
+live.control. Never: torch, the dream maths or the backends — an output takes uint8 RGB frames.
+"""
+
+from live.outputs.recorder import VideoRecorder
+from live.outputs.window import Window
+
+# name -> how to build it from the settings. Frames go to the outputs in this order; the first sets the
+# size the dream is upscaled to. An NDI sender or a virtual camera is one more entry.
+OUTPUTS = {
+    "window": lambda config, realtime, inputs: Window(config.display),
+    "recorder": lambda config, realtime, inputs: VideoRecorder(
+        config.record.path, config.record.fps, (config.record.width, config.record.height), realtime, inputs),
+}
+
+
+def wanted_outputs(config, headless: bool) -> list[str]:
+    return [name for name, on in (("window", not headless), ("recorder", bool(config.record.path))) if on]

@@ -1,0 +1,84 @@
+"""The dreamer: objective presets on one network, each truncated as deep as it needs, each run through
+the backend chosen for it. One random jitter roll per frame; the backend does the gradient steps."""
+from __future__ import annotations
+
+import logging
+import random
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from live.backends.choice import choose_backend
+from live.backends.torch_backend import TorchBackend
+from live.config import DreamSettings
+from live.dream.featurenet import FeatureNet
+from live.dream.objectives import Objective, parse_objective
+from live.dream.zoo import NetworkSpec
+
+log = logging.getLogger("live-dream")
+
+
+class Dreamer:
+    """Objective presets on one network, each truncated as deep as it needs, run through a backend.
+    One random jitter roll per frame; the backend does the gradient steps."""
+
+    def __init__(self, spec: NetworkSpec, model: torch.nn.Module, presets: list[str], settings: DreamSettings,
+                 device: torch.device, guide=None, seed: int = -1, backend: str = "torch", precision: str = "auto"):
+        self.spec, self.model, self.settings, self.device = spec, model, settings, device
+        self.kind, self.precision = backend, precision
+        self.objectives: list[Objective] = [parse_objective(text, spec, guide) for text in presets]
+        self._nets: dict[int, tuple[FeatureNet, Objective]] = {}
+        self._backends: dict[tuple, object] = {}
+        self.live = False  # set by prepare(): from then on nothing may pause the picture
+        self.rng = random.Random(None if seed < 0 else seed)
+
+    def net(self, preset: int) -> tuple[FeatureNet, Objective]:
+        if preset not in self._nets:
+            objective = self.objectives[preset]
+            net = FeatureNet(self.spec, self.model, objective.layers).to(self.device).eval()
+            self._nets[preset] = (net, objective.bind(net))
+        return self._nets[preset]
+
+    def backend(self, preset: int, size: tuple[int, int], steps: int):
+        """The backend for this preset and frame size; with 'auto', the remembered choice or a trial."""
+        key = (preset, size if self.kind != "torch" else None)  # the torch backend takes any size
+        if key not in self._backends:
+            net, objective = self.net(preset)
+            if self.live and self.kind != "torch":
+                # A size first met mid-run (the tuner, the out-of-memory guard): exporting a graph or
+                # building a TensorRT engine now would freeze the picture for seconds. Torch starts at once.
+                self._backends[key] = self._torch_backend(preset, net, objective)
+                log.info("%s at %dx%d: %s (no pause to export for a size met mid-run)", objective, *size,
+                         self._backends[key].name)
+            else:
+                self._backends[key] = choose_backend(self.kind, net, objective, self.settings, self.device, size,
+                                                     max(1, steps), self.precision)
+        return self._backends[key]
+
+    def prepare(self, size: tuple[int, int], steps: int) -> None:
+        """Build every preset's backend at the start size (exports and measurements happen here, with a
+        progress bar); from then on a size met mid-run never pauses the picture."""
+        for i in tqdm(range(len(self.objectives)), desc="preparing presets", unit="preset", leave=False):
+            self.run(np.zeros((size[1], size[0], 3), np.float32), i, max(1, steps), 0.0)
+        self.live = True
+
+    def _torch_backend(self, preset: int, net, objective) -> TorchBackend:
+        """The preset's torch backend (it takes any size): the one it has already, on its own or as a
+        candidate of an 'auto' trial, else a new one."""
+        for (owner, _), backend in self._backends.items():
+            for candidate in getattr(backend, "candidates", [backend]):
+                if owner == preset and isinstance(candidate, TorchBackend):
+                    return candidate
+        return TorchBackend(net, objective, self.settings, self.device, self.precision)
+
+    def run(self, image: np.ndarray, preset: int, steps: int, strength: float) -> np.ndarray:
+        if steps <= 0:
+            return image
+        h, w = image.shape[:2]
+        backend = self.backend(preset, (w, h), steps)
+        j = self.settings.jitter
+        oy, ox = self.rng.randint(-j, j), self.rng.randint(-j, j)
+        rolled = np.roll(image, (oy, ox), axis=(0, 1))
+        dreamed = backend.steps(rolled, steps, self.settings.step_size * strength)
+        return np.roll(dreamed, (-oy, -ox), axis=(0, 1))

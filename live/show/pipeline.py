@@ -1,0 +1,253 @@
+"""`live-dream run`: source -> capture thread -> dream worker thread -> outputs (window, recorder).
+
+The main thread owns the show: it shows frames, reads the window's keys and applies every action on
+the control bus. Each stage keeps only its newest item. Everything opened is registered in one
+ExitStack, so shutdown, whatever the cause (a key, the window closing, a signal, the source ending or
+failing), closes it all in reverse order: threads joined, camera released, recording finished.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from live.config import Config
+from live.control.actions import Action
+from live.control.bus import ControlBus
+from live.control.state import ShowState, Status
+from live.dream.flow import FlowEstimator, flicker
+from live.dream.zoo import build_network, get_spec
+from live.engine import check_dream_size, load_guide, pick_device
+from live.errors import UserError
+from live.files import check_output, write_json
+from live.imageio import fit_cover
+from live.outputs import OUTPUTS, wanted_outputs
+from live.outputs.snapshots import write_snapshot
+from live.outputs.window import screen_available
+from live.profiling import Profile
+from live.show.capture import CaptureThread
+from live.show.dreamer import Dreamer
+from live.show.slots import LatestSlot
+from live.show.stats import RunStats, format_summary
+from live.show.tuner import Setting, Tuner, ladder
+from live.show.worker import DreamWorker
+from live.sources import CameraSource, open_source
+from live.stopping import StopSignals, stop_requested
+
+log = logging.getLogger("live-dream")
+MEASURE_MAX_FRAMES = 3000  # --measure keeps frames in memory; this bounds it (~0.7 GB at 320x240)
+# Each torch op and OpenCV call releases the GIL and must then win it back; with Python's default 5 ms
+# switch interval a busy capture thread makes the dream worker wait in that queue. 0.5 ms: +0.7 fps
+# end to end on a 2-core CPU (4 interleaved runs each, both backends).
+SWITCH_INTERVAL_S = 0.0005
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    seconds: float | None = None
+    frames: int | None = None
+    fast: bool = False
+    measure: bool = False
+    stats_json: str | None = None
+    profile: bool = False
+
+
+def presets_for(config: Config) -> list[str]:
+    """The objective from [network] (if any) first, then the [live] presets."""
+    first = [config.network.objective] if config.network.objective else []
+    return first + [p for p in config.live.presets if p not in first]
+
+
+def build_dreamer(config: Config) -> Dreamer:
+    """The network with its presets, each preset's backend ready (exports and measurements happen here)."""
+    spec = get_spec(config.network.name)
+    guide = load_guide(config.network.guide) if config.network.guide else None
+    device = pick_device(config.network.device)
+    live = config.live
+    check_dream_size((live.width, live.height), device)
+    dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device), presets_for(config),
+                      replace(config.dream, step_size=live.step_size), device, guide, config.dream.seed,
+                      backend=live.backend, precision=live.precision)
+    dreamer.prepare((live.width, live.height), live.steps)
+    return dreamer
+
+
+def build_tuner(config: Config) -> Tuner | None:
+    t, live = config.tuning, config.live
+    if t.target_fps <= 0:
+        return None
+    rungs = ladder(live.width / live.height, t.min_width, max(t.min_width, t.max_width), t.min_steps,
+                   max(t.min_steps, t.max_steps), live.steps)
+    return Tuner(rungs, Setting(live.width, live.height, live.steps), t.target_fps)
+
+
+def run_live(config: Config, options: RunOptions) -> dict:
+    with StopSignals() as signals:  # until the summary is written: a second signal cannot cut it short
+        show = Show(config, options)
+        with ExitStack() as stack:
+            show.start(stack)
+            signals.frames_flowing()
+            show.run()
+        return show.finish()
+
+
+class Show:
+    """One run of the installation: what it opened, the control bus, and the figures it keeps."""
+
+    def __init__(self, config: Config, options: RunOptions):
+        self.config, self.options = config, options
+        mode = config.display.mode
+        headless = mode == "headless" or (mode == "auto" and not screen_available())
+        if headless and mode == "auto":
+            log.info("no screen: running headless%s", "" if config.record.path else " (add --record FILE to keep the output)")
+        # Every output is checked before the network and camera start; none is created before the first frame.
+        inputs = (config.capture.source, config.network.guide)
+        if options.stats_json:
+            check_output(options.stats_json, "write", inputs=inputs)
+        self.outputs = [OUTPUTS[name](config, not options.fast, inputs) for name in wanted_outputs(config, headless)]
+        self.window = next((o for o in self.outputs if o.name == "window"), None)
+        self.recorder = next((o for o in self.outputs if o.name == "recorder"), None)
+        self.stats, self.profile = RunStats(), Profile(options.profile)
+        self.measured: list[tuple[np.ndarray, np.ndarray]] = []
+        self.interrupted = self.quit = False
+        self.preset_changes, self.last_seq, self.last_image, self.saved = 0, 0, None, None
+
+    def start(self, stack: ExitStack) -> None:
+        c, live = self.config.capture, self.config.live
+        # The source first: a missing file or camera is one line at once, not after the network is ready.
+        self.source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=self.options.fast,
+                                  loop=c.loop)
+        stack.callback(self.source.close)
+        self.dreamer = build_dreamer(self.config)
+        self.bus = ControlBus(ShowState(presets=len(self.dreamer.objectives), steps=live.steps,
+                                        max_steps=live.max_steps))
+        self.tuner = build_tuner(self.config)
+        inbox, self.outbox = LatestSlot(), LatestSlot()
+        self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and isinstance(self.source, CameraSource),
+                                     profile=self.profile)
+        self.worker = DreamWorker(self.dreamer, self.config.temporal, (live.width, live.height), inbox,
+                                  self.outbox, self.bus, self.tuner, self.profile)
+        log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", self.source.description,
+                 self.dreamer.spec.name, live.width, live.height, live.steps, self.worker.status.backend)
+        for output in self.outputs:
+            output.open()
+            stack.callback(self._close_output, output)
+        previous_switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        stack.callback(sys.setswitchinterval, previous_switch)
+        self.capture.start()
+        stack.callback(self.capture.stop)
+        self.worker.start()
+        stack.callback(self.worker.stop)  # (callbacks run in reverse: worker, capture, outputs, source)
+        self.deadline = time.monotonic() + self.options.seconds if self.options.seconds else None
+        self.next_cycle = time.monotonic() + live.cycle_seconds
+
+    def run(self) -> None:
+        """The main loop: show the newest dream, apply the controls, until something ends the show."""
+        try:
+            while not self.ended():
+                item = self.outbox.get_newer(self.last_seq, timeout=0.02)
+                if item is not None:
+                    self.present(item)
+                elif self.outbox.closed:  # the source ended or a stage failed
+                    break
+                self.control()
+        except KeyboardInterrupt:  # a signal before frames flowed
+            self.interrupted = True
+
+    def ended(self) -> bool:
+        if stop_requested():
+            self.interrupted = True
+        frames = self.options.frames and self.stats.shown >= self.options.frames
+        late = self.deadline and time.monotonic() >= self.deadline
+        lost_only_output = self.recorder and self.recorder.error and not self.window  # headless, nothing to show
+        return bool(self.interrupted or self.quit or frames or late or lost_only_output)
+
+    def present(self, item) -> None:
+        """One dreamed frame to every output, upscaled once to the first output's size."""
+        self.last_seq, self.last_image = item.seq, item.image
+        with self.profile.stage("upscale"):
+            shown = fit_cover(item.image, self.outputs[0].size if self.outputs else item.image.shape[1::-1])
+        status = self.status()
+        with self.profile.stage("display"):
+            for output in self.outputs:
+                if not output.error:
+                    output.send(shown, status)
+                    if output.error:
+                        log.error("%s stopped: %s%s", output.name, output.error,
+                                  "; the show goes on" if self.window and output is not self.window else "")
+        self.stats.frame_shown(item.t_captured)
+        if self.options.measure and len(self.measured) < MEASURE_MAX_FRAMES:
+            self.measured.append((item.image, item.source_image))
+
+    def control(self) -> None:
+        """Keys and the preset timer post actions; the bus applies them; this carries out the effects."""
+        cycle = self.config.live.cycle_seconds
+        for action in self.window.poll() if self.window else []:
+            self.bus.post(action)
+            if action.name in ("next", "previous"):
+                self.next_cycle = time.monotonic() + cycle  # a chosen preset gets its full time
+        if cycle and time.monotonic() >= self.next_cycle:
+            self.bus.post(Action("next", source="timer"))
+            self.preset_changes += 1
+            self.next_cycle = time.monotonic() + cycle
+        for effect in self.bus.apply_pending():
+            if effect.name == "quit":
+                self.quit = True
+            elif effect.name == "snapshot" and self.last_image is not None:
+                try:
+                    log.info("snapshot: %s", write_snapshot(self.config.record.snapshot_dir, self.last_image))
+                except UserError as exc:  # a snapshot that cannot be written must not end the show
+                    log.error("snapshot not saved: %s", exc)
+
+    def status(self) -> Status:
+        state, worker = self.bus.state, self.worker.status
+        return Status(self.stats.recent_fps(), self.stats.recent_latency_ms(), worker.frame_ms, worker.size,
+                      state, self.dreamer.spec.name, str(self.dreamer.objectives[state.preset]), worker.backend,
+                      self.tuner.target if self.tuner else None)
+
+    def _close_output(self, output) -> None:
+        kept = output.close()
+        if output is self.recorder:
+            self.saved = kept
+
+    def finish(self) -> dict:
+        """The run's figures, printed and written; the reason as a UserError if a stage failed."""
+        options, state, recorder = self.options, self.bus.state, self.recorder
+        summary = self.stats.summary(self.capture.captured, self.worker.dreamed)
+        summary.update(network=self.dreamer.spec.name, objective=str(self.dreamer.objectives[state.preset]),
+                       dream_size=list(self.worker.size), steps=state.steps, strength=round(state.strength, 3),
+                       frozen=state.frozen, device=str(self.dreamer.device), backend=self.worker.status.backend,
+                       timed_preset_changes=self.preset_changes, interrupted=self.interrupted,
+                       skipped_frames=self.worker.failed, nonfinite_resets=self.worker.resets)
+        if self.tuner:
+            summary.update(target_fps=self.tuner.target, tuning_changes=self.tuner.changes)
+        if options.profile:
+            summary["profile"] = self.profile.summary()
+        print(format_summary(summary))
+        if options.measure and len(self.measured) > 1:
+            out_flicker, in_flicker = flicker([o for o, _ in self.measured], [i for _, i in self.measured],
+                                              FlowEstimator("dis"))
+            summary.update(flicker_output=round(out_flicker, 3), flicker_input=round(in_flicker, 3))
+            print(f"flicker (mean |frame - previous frame warped by the input's flow|, 8-bit levels): "
+                  f"output {out_flicker:.2f}, input {in_flicker:.2f}")
+        if self.saved and not recorder.error:
+            print(f"wrote {self.saved}")
+        if self.interrupted:
+            print("interrupted: stopped cleanly")
+        if options.stats_json:
+            write_json(options.stats_json, summary)
+        if recorder and recorder.error:
+            kept = (f"the first {recorder.seconds:.1f} s ({recorder.frames} frames) are in {self.saved}"
+                    if self.saved else "nothing was recorded")
+            raise UserError(f"recording failed: {recorder.error}; {kept}")
+        error = self.capture.error or self.worker.error
+        if error:
+            raise UserError(error + (f"; the recording up to then is in {self.saved}" if self.saved else ""))
+        if self.capture.ended.is_set() and not self.config.capture.loop:
+            print(f"source ended: {self.source.description}")
+        return summary
