@@ -41,6 +41,12 @@ RUN_FLAGS = NETWORK_FLAGS + [
     ("--display", "display.display", "which screen (see `live-dream displays`)"),
     ("--record", "record.path", "write the output video to this .mp4 file"),
 ]
+RENDER_FLAGS = NETWORK_FLAGS + [
+    ("--steps", "live.steps", "gradient steps per frame"),
+    ("--step-size", "live.step_size", "mean change per pixel per step"),
+    ("--flow", "temporal.flow", "dis, farneback or none (plain blending)"),
+    ("--backend", "live.backend", "auto, torch or onnx"),
+]
 DEFAULT_CONFIG = Path("config.toml")
 
 
@@ -106,6 +112,15 @@ def cmd_run(args):
     summary = run_live(config, RunOptions(seconds=args.seconds, frames=args.frames, fast=args.fast,
                                           measure=args.measure, stats_json=args.stats_json))
     return 130 if summary["interrupted"] else 0
+
+
+def cmd_render(args):
+    from live.offline.render import render_video
+    args.set = list(args.set) + size_overrides(args.size)
+    config = config_from_args(args, RENDER_FLAGS)
+    result = render_video(args.input, args.output, config, size_given=bool(args.size), progress=not args.quiet)
+    print(f"wrote {args.output}: {result['frames']} frames at {result['size'][0]}x{result['size'][1]}, dreamed at "
+          f"{result['dream_size'][0]}x{result['dream_size'][1]}; audio {result['audio']}")
 
 
 def cmd_bench(args):
@@ -188,11 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="dream resolution, e.g. 320x240")
     p.add_argument("--seconds", type=positive(float), help="stop after this many seconds")
     p.add_argument("--frames", type=positive(int), help="stop after this many frames shown")
-    p.add_argument("--fast", action="store_true", help="read video files as fast as possible")
+    p.add_argument("--fast", action="store_true",
+                   help="read a video file as fast as the dream goes, dropping the frames it cannot dream in "
+                        "time (to dream every frame, use `live-dream render`)")
     p.add_argument("--measure", action="store_true", help="print the flicker figure at the end")
     p.add_argument("--stats-json", metavar="FILE", help="write the run's figures as JSON")
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("render", help="dream a whole video file, every frame, keeping its sound")
+    p.add_argument("input")
+    p.add_argument("output", help="an .mp4 file (written when the render is done)")
+    p.add_argument("--size", help="dream resolution, e.g. 320x240 (default: live.width wide, the input's shape)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_options(p, RENDER_FLAGS)
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("bench", help="measure backends and the live pipeline")
     p.add_argument("--sizes", help="step sizes to measure (default 320x240,640x360,1280x720)")
@@ -227,8 +252,9 @@ def _setup_logging() -> None:
     if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(_OneLine())
+        handler.setLevel(logging.INFO)
         log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    log.setLevel(logging.DEBUG)  # debug records (tracebacks) reach only --log-file
     log.propagate = False
 
 

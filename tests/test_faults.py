@@ -273,9 +273,13 @@ def test_a_folder_of_junk_only_fails_with_one_line(tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()
     (folder / "a.png").write_text("junk")
-    result = live_dream("run", *SMALL, "--source", folder, "--seconds", 30, *TORCH, cwd=tmp_path)
+    result = live_dream("run", *SMALL, "--source", folder, "--seconds", 30, "--log-file", "show.log", *TORCH,
+                        cwd=tmp_path)
     assert result.returncode == 2
     assert "no image in folder" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr  # the user sees lines; the log file keeps the traceback
+    log = (tmp_path / "show.log").read_text()
+    assert "Traceback (most recent call last)" in log and "no image in folder" in log and "skipping a.png" in log
 
 
 def test_a_frame_that_makes_the_step_raise_is_skipped_and_the_show_goes_on(lite0, lite0_model):
@@ -286,7 +290,7 @@ def test_a_frame_that_makes_the_step_raise_is_skipped_and_the_show_goes_on(lite0
     from live.config import TemporalSettings
     from live.control.bus import ControlBus
     from live.control.state import ShowState
-    from live.show.dreamer import Dreamer
+    from live.dreamer import Dreamer
     from live.show.worker import DreamWorker
     dreamer = Dreamer(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), __import__("torch").device("cpu"))
     inbox, outbox = LatestSlot(), LatestSlot()

@@ -18,13 +18,12 @@ from live.config import DreamSettings
 from live.errors import UserError
 from live.dream.featurenet import FeatureNet
 from live.dream.flow import FlowEstimator, flicker
-from live.dream.objectives import parse_objective
 from live.show.pipeline import RunOptions, run_live
 from live.show.slots import Frame, LatestSlot
 from live.sources import DemoSource, open_source
 from live.config import TemporalSettings
 from live.dream.temporal import TemporalDreamer
-from live.show.dreamer import Dreamer
+from live.dreamer import Dreamer
 from live_helpers import moving_cat_frames, read_video, scaled, write_video
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from live.config import TemporalSettings
 from live.show.tuner import Setting, Tuner, ladder
 from live.control.bus import ControlBus
 from live.control.state import ShowState
-from live.show.dreamer import Dreamer
+from live.dreamer import Dreamer
 from live.show.worker import DreamWorker
 from live_helpers import scaled
 

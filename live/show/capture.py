@@ -2,6 +2,7 @@
 newest frame in a slot. It never blocks on the dream worker."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -9,6 +10,8 @@ import numpy as np
 
 from live.profiling import NO_PROFILE, Profile
 from live.show.slots import Frame, LatestSlot
+
+log = logging.getLogger("live-dream")
 
 
 class CaptureThread:
@@ -46,6 +49,7 @@ class CaptureThread:
                     next_time = max(next_time + period, time.monotonic() - period)
                     self._stop.wait(max(0.0, next_time - time.monotonic()))
         except Exception as exc:  # a camera unplugged mid-run, a corrupt file: end cleanly, say why
+            log.debug("capture stopped", exc_info=True)  # the traceback, for --log-file; the user gets one line
             self.error = f"source {self.source.description} failed: {exc.__class__.__name__}: {exc}"
         finally:
             self.ended.set()

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,8 +20,6 @@ from live.control.actions import Action
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status
 from live.dream.flow import FlowEstimator, flicker
-from live.dream.zoo import build_network, get_spec
-from live.engine import check_dream_size, load_guide, pick_device
 from live.errors import UserError
 from live.files import check_output, write_json
 from live.imageio import fit_cover
@@ -30,7 +28,7 @@ from live.outputs.snapshots import write_snapshot
 from live.outputs.window import screen_available
 from live.profiling import Profile
 from live.show.capture import CaptureThread
-from live.show.dreamer import Dreamer
+from live.dreamer import build_dreamer
 from live.show.slots import LatestSlot
 from live.show.stats import RunStats, format_summary
 from live.show.tuner import Setting, Tuner, ladder
@@ -54,26 +52,6 @@ class RunOptions:
     measure: bool = False
     stats_json: str | None = None
     profile: bool = False
-
-
-def presets_for(config: Config) -> list[str]:
-    """The objective from [network] (if any) first, then the [live] presets."""
-    first = [config.network.objective] if config.network.objective else []
-    return first + [p for p in config.live.presets if p not in first]
-
-
-def build_dreamer(config: Config) -> Dreamer:
-    """The network with its presets, each preset's backend ready (exports and measurements happen here)."""
-    spec = get_spec(config.network.name)
-    guide = load_guide(config.network.guide) if config.network.guide else None
-    device = pick_device(config.network.device)
-    live = config.live
-    check_dream_size((live.width, live.height), device)
-    dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device), presets_for(config),
-                      replace(config.dream, step_size=live.step_size), device, guide, config.dream.seed,
-                      backend=live.backend, precision=live.precision)
-    dreamer.prepare((live.width, live.height), live.steps)
-    return dreamer
 
 
 def build_tuner(config: Config) -> Tuner | None:

@@ -20,7 +20,7 @@ from live.control.bus import ControlBus
 from live.dream.temporal import TemporalDreamer
 from live.imageio import fit_cover
 from live.profiling import NO_PROFILE, Profile
-from live.show.dreamer import Dreamer
+from live.dreamer import Dreamer
 from live.show.slots import Frame, LatestSlot
 from live.show.tuner import Tuner
 
@@ -125,7 +125,8 @@ class DreamWorker:
                     if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                         raise
                     log.warning("frame %d skipped: %s: %s (the show goes on)", frame.seq, exc.__class__.__name__,
-                                str(exc).splitlines()[0][:200] if str(exc) else "", exc_info=True)
+                                str(exc).splitlines()[0][:200] if str(exc) else "")
+                    log.debug("frame %d skipped", frame.seq, exc_info=True)  # the traceback, for --log-file
                     continue
                 failures_in_a_row = 0
                 self.dreamed += 1
@@ -137,7 +138,7 @@ class DreamWorker:
                 if self.tuner and (setting := self.tuner.update(frame_ms)):
                     self._apply(setting)
         except Exception as exc:
-            log.error("dream worker stopped: %s: %s", exc.__class__.__name__, exc, exc_info=True)
+            log.debug("dream worker stopped", exc_info=True)  # the traceback, for --log-file
             self.error = (f"dream worker failed on {MAX_FAILURES_IN_A_ROW} frames in a row: "
                           f"{exc.__class__.__name__}: {exc}")
         finally:

@@ -1,9 +1,11 @@
 """The dreamer: objective presets on one network, each truncated as deep as it needs, each run through
-the backend chosen for it. One random jitter roll per frame; the backend does the gradient steps."""
+the backend chosen for it. One random jitter roll per frame; the backend does the gradient steps.
+Shared by the live show and `live-dream render`."""
 from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -11,10 +13,11 @@ from tqdm import tqdm
 
 from live.backends.choice import choose_backend
 from live.backends.torch_backend import TorchBackend
-from live.config import DreamSettings
+from live.config import Config, DreamSettings
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Objective, parse_objective
-from live.dream.zoo import NetworkSpec
+from live.dream.zoo import NetworkSpec, build_network, get_spec
+from live.engine import check_dream_size, load_guide, pick_device
 
 log = logging.getLogger("live-dream")
 
@@ -82,3 +85,23 @@ class Dreamer:
         rolled = np.roll(image, (oy, ox), axis=(0, 1))
         dreamed = backend.steps(rolled, steps, self.settings.step_size * strength)
         return np.roll(dreamed, (-oy, -ox), axis=(0, 1))
+
+
+def presets_for(config: Config) -> list[str]:
+    """The objective from [network] (if any) first, then the [live] presets."""
+    first = [config.network.objective] if config.network.objective else []
+    return first + [p for p in config.live.presets if p not in first]
+
+
+def build_dreamer(config: Config) -> Dreamer:
+    """The network with its presets, each preset's backend ready (exports and measurements happen here)."""
+    spec = get_spec(config.network.name)
+    guide = load_guide(config.network.guide) if config.network.guide else None
+    device = pick_device(config.network.device)
+    live = config.live
+    check_dream_size((live.width, live.height), device)
+    dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device), presets_for(config),
+                      replace(config.dream, step_size=live.step_size), device, guide, config.dream.seed,
+                      backend=live.backend, precision=live.precision)
+    dreamer.prepare((live.width, live.height), live.steps)
+    return dreamer

@@ -1,0 +1,130 @@
+"""`live-dream render INPUT OUTPUT`: dream a whole video file, every frame once and in order, with the
+same temporal algorithm as the live piece (flow-warped residual, bounded energy).
+
+The output has exactly the input's frames, timestamps (so its frame rate) and size; an audio track is
+copied as it is (or re-encoded to AAC where MP4 cannot hold its codec). Video and audio are read and
+written with PyAV. The file is written to a hidden partial beside the target and renamed into place
+when the last frame is done: an interrupted render leaves no half file.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from live.config import Config
+from live.dream.temporal import TemporalDreamer
+from live.dreamer import build_dreamer, presets_for
+from live.errors import UserError
+from live.files import check_output, give_usual_permissions
+
+log = logging.getLogger("live-dream")
+OUTPUT_SUFFIXES = {".mp4", ".m4v", ".mov"}
+AUDIO_COPIED = {"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"}  # codecs MP4 holds as they are
+
+
+def open_input(path: Path):
+    import av
+    if not path.is_file():
+        raise UserError(f"cannot read video {path}: no such file")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise UserError(f"cannot read video {path}: not a video FFmpeg can decode ({exc.__class__.__name__}); "
+                        f"convert it to H.264 MP4") from None
+    if not container.streams.video:
+        container.close()
+        raise UserError(f"cannot read video {path}: it has no video track")
+    return container
+
+
+def dream_size(config: Config, size: tuple[int, int], asked: bool) -> tuple[int, int]:
+    """--size as given, else live.width wide with the input's aspect ratio (so no picture is cropped)."""
+    if asked:
+        return config.live.width, config.live.height
+    w = min(config.live.width, size[0])
+    return w, max(32, round(w * size[1] / size[0] / 8) * 8)
+
+
+def render_video(input_path: str, output_path: str, config: Config, size_given: bool = False,
+                 progress: bool = True) -> dict:
+    import av
+    source, target = Path(input_path), check_output(output_path, "write", OUTPUT_SUFFIXES, inputs=(input_path,))
+    container = open_input(source)
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
+    try:
+        result = _render(container, partial, config, size_given, progress, source)
+        give_usual_permissions(partial)
+        os.replace(partial, target)
+        return result
+    except av.FFmpegError as exc:
+        raise UserError(f"cannot render {source}: {exc}; the input may be damaged") from None
+    finally:
+        container.close()
+        partial.unlink(missing_ok=True)
+
+
+def _render(container, partial: Path, config: Config, size_given: bool, progress: bool, source: Path) -> dict:
+    import av
+    video_in = container.streams.video[0]
+    audio_in = container.streams.audio[0] if container.streams.audio else None
+    width, height = video_in.codec_context.width, video_in.codec_context.height
+    small = dream_size(config, (width, height), size_given)
+    first = presets_for(config)[0]  # a render dreams one objective: prepare only that one
+    config = replace(config, network=replace(config.network, objective=first),
+                     live=replace(config.live, width=small[0], height=small[1], presets=(first,)))
+    dreamer = build_dreamer(config)
+    steps = config.live.steps
+    temporal = TemporalDreamer(lambda image: dreamer.run(image, 0, steps, 1.0), config.temporal)
+
+    with av.open(str(partial), "w", format="mp4") as out:
+        video_out = out.add_stream("libx264", rate=video_in.average_rate or 30,
+                                   options={"preset": "medium", "crf": "18"})
+        video_out.width, video_out.height = width, height
+        video_out.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        video_out.time_base = video_in.time_base
+        audio_out, copy_audio = None, False
+        if audio_in is not None:
+            copy_audio = audio_in.codec_context.name in AUDIO_COPIED
+            audio_out = (out.add_stream_from_template(audio_in) if copy_audio
+                         else out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000))
+        total = video_in.frames or None
+        frames = 0
+        bar = tqdm(total=total, desc=f"rendering {source.name}", unit="frame", disable=not progress)
+        with bar:
+            for packet in container.demux(*[s for s in (video_in, audio_in) if s is not None]):
+                if packet.stream is audio_in:
+                    if copy_audio:
+                        if packet.dts is not None:
+                            packet.stream = audio_out
+                            out.mux(packet)
+                    else:
+                        for frame in packet.decode():
+                            frame.pts = None
+                            out.mux(audio_out.encode(frame))
+                    continue
+                for frame in packet.decode():
+                    rgb = frame.to_ndarray(format="rgb24")
+                    dreamed = temporal(cv2.resize(rgb, small, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+                    if not np.isfinite(dreamed).all():  # as live: a NaN restarts the dream, never blacks out
+                        temporal.reset()
+                        dreamed = rgb.astype(np.float32) / 255
+                    full = cv2.resize(dreamed, (width, height), interpolation=cv2.INTER_CUBIC)
+                    picture = av.VideoFrame.from_ndarray((np.clip(full, 0, 1) * 255 + 0.5).astype(np.uint8),
+                                                         format="rgb24")
+                    picture.pts, picture.time_base = frame.pts, frame.time_base
+                    out.mux(video_out.encode(picture))
+                    frames += 1
+                    bar.update()
+        out.mux(video_out.encode(None))
+        if audio_out is not None and not copy_audio:
+            out.mux(audio_out.encode(None))
+    if frames == 0:
+        raise UserError(f"cannot render {source}: no frame could be decoded; the input may be damaged")
+    return {"frames": frames, "size": [width, height], "dream_size": list(small),
+            "audio": "copied" if copy_audio else ("re-encoded to AAC" if audio_out else "none")}
