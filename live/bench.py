@@ -17,11 +17,11 @@ from live.backends.onnx_backend import OnnxBackend
 from live.backends.torch_backend import EagerBaseline, TorchBackend
 from live.config import Config
 from live.engine import pick_device
-from live.dream.featurenet import FeatureNet
+from live.dream.featurenet import load_feature_net
 from live.dream.objectives import parse_objective
 from live.show.pipeline import RunOptions, run_live
 from live.files import write_json
-from live.dream.zoo import build_network, get_spec
+from live.dream.zoo import get_spec
 
 log = logging.getLogger("live-dream")
 SIZES = [(320, 240), (640, 360), (1280, 720)]
@@ -68,9 +68,9 @@ def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
     spec = get_spec(config.network.name)
     device = pick_device(config.network.device)
     objective = parse_objective(config.network.objective or spec.default_layer, spec)
-    net = FeatureNet(spec, build_network(spec, config.network.weights or None), objective.layers).to(device).eval()
+    net = load_feature_net(spec, objective.layers, config.network.weights or None).to(device)
     objective = objective.bind(net)
-    settings = replace(config.dream, smoothing="none", tv_weight=0.0)
+    settings = config.dream  # its regularisers too: every backend runs them
     rows = []
     for size in sizes:
         makers = [("eager", lambda: EagerBaseline(net, objective, settings, device)),

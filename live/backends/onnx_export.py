@@ -9,8 +9,6 @@ the caller rolls the image before and after).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import torch.nn.functional as F
 from torch.fx.experimental.optimization import fuse
 
 from live.config import DreamSettings
+from live.files import atomic_output
 from live.dream.step import ascend
 
 log = logging.getLogger("live-dream")
@@ -73,15 +72,10 @@ def export_steps(net, objective, settings: DreamSettings, size: tuple[int, int],
     settings = replace(settings, tile=1 << 16)  # live frames are small: no tiling
     traced = make_fx(_Steps(folded, objective, settings, steps), decomposition_table=_decompositions())(*example)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name: two runs exporting the same graph at once must not write into each other's file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.onnx", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        program = torch.onnx.export(_Traced(traced).eval(), example, dynamo=True, input_names=["image", "step_size"],
-                                    output_names=["dreamed"], verbose=False)
+    program = torch.onnx.export(_Traced(traced).eval(), example, dynamo=True, input_names=["image", "step_size"],
+                                output_names=["dreamed"], verbose=False)
+    # Under a unique temporary name, renamed when whole: two runs exporting the same graph at once
+    # cannot write into each other's file, and a killed export leaves no truncated graph in the cache.
+    with atomic_output(path) as tmp:
         program.save(str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
