@@ -46,7 +46,7 @@ def memory_mb() -> tuple[float, float]:
             now = int(f.read().split()[1]) * resource.getpagesize() / 2**20
     except OSError:  # not Linux
         now = peak
-    return round(now, 1), round(peak, 1)
+    return round(now, 1), round(max(now, peak), 1)  # the kernel updates the peak lazily
 
 
 @dataclass
