@@ -118,9 +118,13 @@ def cmd_render(args):
     from live.offline.render import render_video
     args.set = list(args.set) + size_overrides(args.size)
     config = config_from_args(args, RENDER_FLAGS)
-    result = render_video(args.input, args.output, config, size_given=bool(args.size), progress=not args.quiet)
+    result = render_video(args.input, args.output, config, size_given=bool(args.size), progress=not args.quiet,
+                          measure=args.measure)
     print(f"wrote {args.output}: {result['frames']} frames at {result['size'][0]}x{result['size'][1]}, dreamed at "
           f"{result['dream_size'][0]}x{result['dream_size'][1]}; audio {result['audio']}")
+    if args.measure:
+        from live.dream.quality import format_figures
+        print(format_figures(result["picture"]))
 
 
 def cmd_bench(args):
@@ -206,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true",
                    help="read a video file as fast as the dream goes, dropping the frames it cannot dream in "
                         "time (to dream every frame, use `live-dream render`)")
-    p.add_argument("--measure", action="store_true", help="print the flicker figure at the end")
+    p.add_argument("--measure", action="store_true", help="print the picture figures (calm, flicker, strength, "
+                                                          "detail) at the end")
     p.add_argument("--stats-json", metavar="FILE", help="write the run's figures as JSON")
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_run)
@@ -216,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="an .mp4 file (written when the render is done)")
     p.add_argument("--size", help="dream resolution, e.g. 320x240 (default: live.width wide, the input's shape)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--measure", action="store_true", help="print the picture figures: calm, flicker, strength, detail")
     add_config_options(p, RENDER_FLAGS)
     p.set_defaults(func=cmd_render)
 

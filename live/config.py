@@ -106,6 +106,9 @@ class DisplayConfig:
     window_height: int = setting(720, _range(64, 16384))
     vsync: bool = True
     hud: bool = False  # show the heads-up display at start (key H toggles)
+    # residual: the camera frame at the output's resolution plus the dream's change, upscaled (sharp);
+    # upscale: the dream itself upscaled (the soft look). Window, recording, snapshots and render alike.
+    composite: str = setting("residual", _choice("residual", "upscale"))
 
 
 @dataclass(frozen=True)

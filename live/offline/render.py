@@ -18,6 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from live.config import Config
+from live.dream.composite import add_residual
+from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
 from live.dreamer import build_dreamer, presets_for
 from live.errors import UserError
@@ -52,13 +54,13 @@ def dream_size(config: Config, size: tuple[int, int], asked: bool) -> tuple[int,
 
 
 def render_video(input_path: str, output_path: str, config: Config, size_given: bool = False,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, measure: bool = False) -> dict:
     import av
     source, target = Path(input_path), check_output(output_path, "write", OUTPUT_SUFFIXES, inputs=(input_path,))
     container = open_input(source)
     partial = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
     try:
-        result = _render(container, partial, config, size_given, progress, source)
+        result = _render(container, partial, config, size_given, progress, source, measure)
         give_usual_permissions(partial)
         os.replace(partial, target)
         return result
@@ -69,7 +71,8 @@ def render_video(input_path: str, output_path: str, config: Config, size_given: 
         partial.unlink(missing_ok=True)
 
 
-def _render(container, partial: Path, config: Config, size_given: bool, progress: bool, source: Path) -> dict:
+def _render(container, partial: Path, config: Config, size_given: bool, progress: bool, source: Path,
+            measure: bool) -> dict:
     import av
     video_in = container.streams.video[0]
     audio_in = container.streams.audio[0] if container.streams.audio else None
@@ -79,7 +82,8 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
     config = replace(config, network=replace(config.network, objective=first),
                      live=replace(config.live, width=small[0], height=small[1], presets=(first,)))
     dreamer = build_dreamer(config)
-    steps = config.live.steps
+    steps, composite = config.live.steps, config.display.composite
+    meter = PictureMeter() if measure else None
     temporal = TemporalDreamer(lambda image: dreamer.run(image, 0, steps, 1.0), config.temporal)
 
     with av.open(str(partial), "w", format="mp4") as out:
@@ -110,13 +114,17 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
                     continue
                 for frame in packet.decode():
                     rgb = frame.to_ndarray(format="rgb24")
-                    dreamed = temporal(cv2.resize(rgb, small, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+                    source = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA)
+                    dreamed = temporal(source.astype(np.float32) / 255)
                     if not np.isfinite(dreamed).all():  # as live: a NaN restarts the dream, never blacks out
                         temporal.reset()
-                        dreamed = rgb.astype(np.float32) / 255
-                    full = cv2.resize(dreamed, (width, height), interpolation=cv2.INTER_CUBIC)
-                    picture = av.VideoFrame.from_ndarray((np.clip(full, 0, 1) * 255 + 0.5).astype(np.uint8),
-                                                         format="rgb24")
+                        dreamed = source.astype(np.float32) / 255
+                    dream = (np.clip(dreamed, 0, 1) * 255 + 0.5).astype(np.uint8)
+                    shown = (add_residual(rgb, dream, source) if composite == "residual"
+                             else cv2.resize(dream, (width, height), interpolation=cv2.INTER_CUBIC))
+                    if meter:
+                        meter.add(shown, rgb)
+                    picture = av.VideoFrame.from_ndarray(shown, format="rgb24")
                     picture.pts, picture.time_base = frame.pts, frame.time_base
                     out.mux(video_out.encode(picture))
                     frames += 1
@@ -127,4 +135,5 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
     if frames == 0:
         raise UserError(f"cannot render {source}: no frame could be decoded; the input may be damaged")
     return {"frames": frames, "size": [width, height], "dream_size": list(small),
-            "audio": "copied" if copy_audio else ("re-encoded to AAC" if audio_out else "none")}
+            "audio": "copied" if copy_audio else ("re-encoded to AAC" if audio_out else "none"),
+            **({"picture": meter.figures()} if meter else {})}

@@ -13,16 +13,14 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-import numpy as np
-
 from live.config import Config
 from live.control.actions import Action
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status
-from live.dream.flow import FlowEstimator, flicker
+from live.dream.composite import compose
+from live.dream.quality import PictureMeter, format_figures
 from live.errors import UserError
 from live.files import check_output, write_json
-from live.imageio import fit_cover
 from live.outputs import OUTPUTS, wanted_outputs
 from live.outputs.snapshots import write_snapshot
 from live.outputs.window import screen_available
@@ -37,7 +35,6 @@ from live.sources import CameraSource, open_source
 from live.stopping import StopSignals, stop_requested
 
 log = logging.getLogger("live-dream")
-MEASURE_MAX_FRAMES = 3000  # --measure keeps frames in memory; this bounds it (~0.7 GB at 320x240)
 # Each torch op and OpenCV call releases the GIL and must then win it back; with Python's default 5 ms
 # switch interval a busy capture thread makes the dream worker wait in that queue. 0.5 ms: +0.7 fps
 # end to end on a 2-core CPU (4 interleaved runs each, both backends).
@@ -90,7 +87,7 @@ class Show:
         self.window = next((o for o in self.outputs if o.name == "window"), None)
         self.recorder = next((o for o in self.outputs if o.name == "recorder"), None)
         self.stats, self.profile = RunStats(), Profile(options.profile)
-        self.measured: list[tuple[np.ndarray, np.ndarray]] = []
+        self.meter = PictureMeter() if options.measure else None
         self.interrupted = self.quit = False
         self.preset_changes, self.last_seq, self.last_image, self.saved = 0, 0, None, None
 
@@ -147,9 +144,12 @@ class Show:
 
     def present(self, item) -> None:
         """One dreamed frame to every output, upscaled once to the first output's size."""
-        self.last_seq, self.last_image = item.seq, item.image
-        with self.profile.stage("upscale"):
-            shown = fit_cover(item.image, self.outputs[0].size if self.outputs else item.image.shape[1::-1])
+        self.last_seq = item.seq
+        with self.profile.stage("upscale"):  # the composite, once, at the first output's size
+            size = self.outputs[0].size if self.outputs else item.image.shape[1::-1]
+            shown, camera = compose(item.image, item.source_image, item.camera_image, size,
+                                    self.config.display.composite)
+        self.last_image = shown
         status = self.status()
         with self.profile.stage("display"):
             for output in self.outputs:
@@ -159,8 +159,8 @@ class Show:
                         log.error("%s stopped: %s%s", output.name, output.error,
                                   "; the show goes on" if self.window and output is not self.window else "")
         self.stats.frame_shown(item.t_captured)
-        if self.options.measure and len(self.measured) < MEASURE_MAX_FRAMES:
-            self.measured.append((item.image, item.source_image))
+        if self.meter:
+            self.meter.add(shown, camera)
 
     def control(self) -> None:
         """Keys and the preset timer post actions; the bus applies them; this carries out the effects."""
@@ -207,12 +207,9 @@ class Show:
         if options.profile:
             summary["profile"] = self.profile.summary()
         print(format_summary(summary))
-        if options.measure and len(self.measured) > 1:
-            out_flicker, in_flicker = flicker([o for o, _ in self.measured], [i for _, i in self.measured],
-                                              FlowEstimator("dis"))
-            summary.update(flicker_output=round(out_flicker, 3), flicker_input=round(in_flicker, 3))
-            print(f"flicker (mean |frame - previous frame warped by the input's flow|, 8-bit levels): "
-                  f"output {out_flicker:.2f}, input {in_flicker:.2f}")
+        if self.meter:
+            summary.update(self.meter.figures())
+            print(format_figures(self.meter.figures()))
         if self.saved and not recorder.error:
             print(f"wrote {self.saved}")
         if self.interrupted:

@@ -14,6 +14,7 @@ class Frame:
     seq: int  # capture sequence number, counts from 1
     t_captured: float  # time.monotonic() when the source delivered it
     source_image: np.ndarray | None = None  # for dreamed frames: the input they were dreamed from
+    camera_image: np.ndarray | None = None  # for dreamed frames: the camera frame as captured (full size)
 
 
 class LatestSlot:

@@ -114,7 +114,7 @@ class DreamWorker:
                     else:
                         with self.profile.stage("preprocess"):
                             small = fit_cover(frame.image, self.size)
-                        frame = held = replace(frame, image=small)
+                        frame = held = replace(frame, image=small, camera_image=frame.image)
                     out = self._dream_frame(frame.image.astype(np.float32) / 255.0)
                 except Exception as exc:
                     if is_out_of_memory(exc):
@@ -131,7 +131,8 @@ class DreamWorker:
                 failures_in_a_row = 0
                 self.dreamed += 1
                 dreamed = (out * 255.0 + 0.5).astype(np.uint8)
-                self.outbox.put(Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image))
+                self.outbox.put(Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image,
+                                      camera_image=frame.camera_image))
                 frame_ms = (time.perf_counter() - t0) * 1000
                 h, w = frame.image.shape[:2]
                 self.status = WorkerStatus((w, h), frame_ms, self._backend_name((w, h)))

@@ -1,0 +1,69 @@
+"""The picture on the wall: the full-resolution composite and the figures that measure it."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from live.dream.composite import compose
+from live.dream.quality import PictureMeter
+from live_helpers import moving_cat_frames, scaled, write_video
+
+
+def test_with_no_dream_the_composite_is_the_camera_frame_itself():
+    camera = scaled("astronaut", (640, 480))
+    source = scaled("astronaut", (160, 120))
+    shown, framed = compose(source.copy(), source, camera, (640, 480), "residual")
+    assert np.array_equal(shown, camera) and np.array_equal(framed, camera)  # full detail, nothing added
+    soft, _ = compose(source.copy(), source, camera, (640, 480), "upscale")
+    assert np.abs(soft.astype(int) - camera).mean() > 1  # the old look loses the camera's detail
+
+
+def test_the_composite_keeps_the_dreams_change_and_the_dreams_framing():
+    camera = scaled("coffee", (1280, 720))  # 16:9 camera, 4:3 dream, 16:9 screen: framing must agree
+    source = scaled("coffee", (1280, 720))[:, 160:1120]
+    source = np.ascontiguousarray(source[::6, ::6][:120, :160])
+    dream = np.clip(source.astype(int) + 40, 0, 255).astype(np.uint8)  # a uniform change of +40
+    shown, framed = compose(dream, source, camera, (1280, 720), "residual")
+    upscaled, _ = compose(dream, source, camera, (1280, 720), "upscale")
+    assert shown.shape == upscaled.shape == framed.shape == (720, 1280, 3)
+    unsaturated = framed < 200
+    assert abs((shown.astype(int) - framed)[unsaturated].mean() - 40) < 2
+    assert np.abs(shown.astype(int) - upscaled).mean() < 12  # the same part of the scene in both modes
+
+
+def test_the_meter_sees_boiling_flicker_strength_and_lost_detail():
+    frame = scaled("chelsea", (160, 120))
+    rng = np.random.default_rng(0)
+    soft = cv2.resize(cv2.resize(frame, (40, 30), interpolation=cv2.INTER_AREA), (160, 120))
+    calm, boiling, blurred = PictureMeter(), PictureMeter(), PictureMeter()
+    for _ in range(5):
+        calm.add(frame, frame)
+        boiling.add(np.clip(frame + rng.normal(0, 8, frame.shape), 0, 255).astype(np.uint8), frame)
+        blurred.add(soft, frame)
+    assert calm.figures()["strength"] == 0 and calm.figures()["detail"] == pytest.approx(1.0)
+    assert boiling.figures()["strength"] > 5 and boiling.figures()["flicker_output"] > 5
+    assert boiling.figures()["flicker_input"] == 0 and boiling.figures()["calm"] is None  # a camera that never changes: no ratio
+    assert blurred.figures()["detail"] < 0.45 and blurred.figures()["flicker_output"] == 0
+
+
+def render_figures(tmp_path, clip, composite):
+    result = subprocess.run([sys.executable, "-m", "live.cli", "render", clip, tmp_path / f"{composite}.mp4",
+                             "--size", "160x120", "--steps", "2", "--measure", "-q", "--set", "live.backend=torch",
+                             "--set", f"display.composite={composite}"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = result.stdout.strip().splitlines()[-1]
+    return {k: float(v) for k, v in re.findall(r"(flicker|strength|detail) ([0-9.]+)", line)}
+
+
+def test_the_camera_detail_survives_at_twice_the_dream_resolution(tmp_path):
+    """A 320x240 clip dreamed at 160x120: the old upscaled look fails the bound the composite meets."""
+    clip = write_video(tmp_path / "in.mp4", (f for f, _ in moving_cat_frames(24, size=(320, 240), speed=3)))
+    old, new = render_figures(tmp_path, clip, "upscale"), render_figures(tmp_path, clip, "residual")
+    assert old["detail"] < 0.45 <= new["detail"], (old, new)
+    assert new["strength"] > 3 and new["strength"] >= 0.6 * old["strength"]  # still a dream, not the camera
