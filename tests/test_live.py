@@ -273,7 +273,7 @@ def test_window_keys_change_the_dream_take_snapshots_and_quit(tmp_path, monkeypa
     snaps = list((tmp_path / "snaps").glob("dream-*.png"))
     assert len(snaps) == 1
     from live.imageio import read_image
-    assert read_image(snaps[0]).shape == (120, 160, 3)
+    assert read_image(snaps[0]).shape == (240, 320, 3)  # the composite, as shown in the 320x240 window
     assert seen_hud and seen_hud[0] < 120  # the HUD's dark panel covers the top-left corner
 
 
