@@ -86,6 +86,9 @@ class TemporalSettings:
     moving_carry: float = setting(0.4, _range(0.0, 0.99))  # ... and where it moves
     motion_pixels: float = setting(1.5, _range(0.01, 100.0))  # flow (pixels/frame) counted as fully moving
     residual_limit: float = setting(0.35, _range(0.01, 1.0))  # the dream may move a pixel at most this far
+    # where still, the shown dream keeps this share of itself each frame (the rest is the new dream): calm,
+    # not boiling; where the scene moves it lets go at once. 0 = show every frame's dream as it is.
+    shown_smoothing: float = setting(0.9, _range(0.0, 0.99))
 
 
 @dataclass(frozen=True)

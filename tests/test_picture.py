@@ -67,3 +67,45 @@ def test_the_camera_detail_survives_at_twice_the_dream_resolution(tmp_path):
     old, new = render_figures(tmp_path, clip, "upscale"), render_figures(tmp_path, clip, "residual")
     assert old["detail"] < 0.45 <= new["detail"], (old, new)
     assert new["strength"] > 3 and new["strength"] >= 0.6 * old["strength"]  # still a dream, not the camera
+
+
+def still_clip_with_sensor_noise(path, frames=45):
+    """A still scene as a camera sees it: the same photo, with fresh sensor noise each frame (lossless)."""
+    import av
+    rng = np.random.default_rng(1)
+    photo = scaled("chelsea", (320, 240))
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=30, options={"qp": "0", "preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv444p"
+        for i in range(frames):
+            noisy = np.clip(photo + rng.normal(0, 0.6, photo.shape), 0, 255).round().astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(noisy, format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def smoothing_figures(tmp_path, clip, smoothing):
+    result = subprocess.run([sys.executable, "-m", "live.cli", "render", clip, tmp_path / f"s{smoothing}.mp4",
+                             "--size", "160x120", "--steps", "1", "--measure", "-q", "--set", "live.backend=torch",
+                             "--set", f"temporal.shown_smoothing={smoothing}"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = result.stdout.strip().splitlines()[-1]
+    return {k: float(v) for k, v in re.findall(r"(calm|flicker|strength|detail) ([0-9.]+)", line)}
+
+
+def test_a_still_scene_deepens_instead_of_boiling(tmp_path):
+    clip = still_clip_with_sensor_noise(tmp_path / "still.mp4")
+    boiling, calm = smoothing_figures(tmp_path, clip, 0), smoothing_figures(tmp_path, clip, 0.9)
+    assert boiling["calm"] > 10  # the measure fails the dream shown frame by frame as it is
+    assert calm["calm"] < 0.4 * boiling["calm"] and calm["flicker"] < 3, (boiling, calm)
+    assert calm["strength"] >= 0.7 * boiling["strength"] and calm["strength"] > 5  # still a dream
+
+
+def test_a_moving_scene_flickers_less_at_a_similar_strength(tmp_path):
+    clip = write_video(tmp_path / "pan.mp4", (f for f, _ in moving_cat_frames(30, size=(320, 240), speed=3)))
+    plain, smoothed = smoothing_figures(tmp_path, clip, 0), smoothing_figures(tmp_path, clip, 0.9)
+    assert plain["flicker"] > 3 > smoothed["flicker"], (plain, smoothed)
+    assert smoothed["strength"] >= 0.7 * plain["strength"]

@@ -44,7 +44,7 @@ class PictureMeter:
         self.frames += 1
         if self.previous is not None:
             prev_out, prev_in = self.previous
-            in_change = np.abs(inp - prev_in).max(axis=2)
+            in_change = np.abs(inp - prev_in).mean(axis=2)  # over the colour channels: 8-bit levels are whole
             still = in_change < STILL_LEVELS
             if still.any():
                 s["calm_out"] += float(np.abs(out - prev_out)[still].mean())

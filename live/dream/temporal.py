@@ -39,18 +39,20 @@ class TemporalDreamer:
         self.flow = FlowEstimator(settings.flow)
         self.prev_frame: np.ndarray | None = None
         self.residual: np.ndarray | None = None
+        self.shown: np.ndarray | None = None  # the residual as shown: smoothed over time where still
         self.motion: np.ndarray | None = None  # last motion map in [0, 1], for inspection and the HUD
 
     def reset(self) -> None:
-        self.prev_frame = self.residual = None
+        self.prev_frame = self.residual = self.shown = None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         s = self.settings
-        start = frame
+        start, flow = frame, None
         if self.prev_frame is not None and self.prev_frame.shape != frame.shape:  # the tuner resized
             size = (frame.shape[1], frame.shape[0])
             self.prev_frame = cv2.resize(self.prev_frame, size, interpolation=cv2.INTER_AREA)
             self.residual = cv2.resize(self.residual, size, interpolation=cv2.INTER_LINEAR)
+            self.shown = cv2.resize(self.shown, size, interpolation=cv2.INTER_LINEAR)
         if self.residual is not None and self.prev_frame is not None:
             with self.profile.stage("flow"):
                 flow = self.flow.backward(frame, self.prev_frame)
@@ -62,8 +64,20 @@ class TemporalDreamer:
         residual = dreamed - frame
         residual -= np.float32(cv2.mean(residual)[:3])  # no drift in overall brightness or colour
         self.residual = np.clip(residual, -s.residual_limit, s.residual_limit)
+        self.shown = self._smoothed(self.residual, flow)
         self.prev_frame = frame
-        return np.clip(frame + self.residual, 0.0, 1.0)
+        return np.clip(frame + self.shown, 0.0, 1.0)
+
+    def _smoothed(self, residual: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+        """What is shown: where the scene is still, the new dream is blended into the shown one (carried
+        along the flow), so a still visitor sees the dream deepen instead of boil; where it moves or is
+        uncovered, the new dream shows at once. The dream itself (carried to the next step) is untouched."""
+        keep = self.settings.shown_smoothing
+        if keep <= 0 or self.shown is None or self.motion is None:
+            return residual
+        hold = (keep * (1.0 - self.motion))[..., None]
+        previous = warp(self.shown, flow)
+        return previous * hold + residual * (1.0 - hold)
 
     def _motion(self, frame: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
         """1 where the scene moves (or changed in a way the flow cannot explain), 0 where still."""
