@@ -51,20 +51,23 @@ def test_the_meter_sees_boiling_flicker_strength_and_lost_detail():
     assert blurred.figures()["detail"] < 0.45 and blurred.figures()["flicker_output"] == 0
 
 
-def render_figures(tmp_path, clip, composite):
-    result = subprocess.run([sys.executable, "-m", "live.cli", "render", clip, tmp_path / f"{composite}.mp4",
-                             "--size", "160x120", "--steps", "2", "--measure", "-q", "--set", "live.backend=torch",
-                             "--set", f"display.composite={composite}"], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=600)
+def render_figures(tmp_path, clip, steps=2, **settings):
+    """The picture figures `render --measure` prints for `clip` dreamed at 160x120 with these settings."""
+    name = "-".join(f"{k}{v}" for k, v in settings.items()) or "defaults"
+    overrides = [arg for key, value in settings.items() for arg in ("--set", f"{key.replace('__', '.')}={value}")]
+    result = subprocess.run([sys.executable, "-m", "live.cli", "render", clip, tmp_path / f"{name}.mp4", "--size",
+                             "160x120", "--steps", str(steps), "--measure", "-q", "--set", "live.backend=torch",
+                             *overrides], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[-1]
-    return {k: float(v) for k, v in re.findall(r"(flicker|strength|detail) ([0-9.]+)", line)}
+    return {k: float(v) for k, v in re.findall(r"(calm|flicker|strength|detail) ([0-9.]+)", line)}
 
 
 def test_the_camera_detail_survives_at_twice_the_dream_resolution(tmp_path):
     """A 320x240 clip dreamed at 160x120: the old upscaled look fails the bound the composite meets."""
     clip = write_video(tmp_path / "in.mp4", (f for f, _ in moving_cat_frames(24, size=(320, 240), speed=3)))
-    old, new = render_figures(tmp_path, clip, "upscale"), render_figures(tmp_path, clip, "residual")
+    old = render_figures(tmp_path, clip, display__composite="upscale")
+    new = render_figures(tmp_path, clip, display__composite="residual")
     assert old["detail"] < 0.45 <= new["detail"], (old, new)
     assert new["strength"] > 3 and new["strength"] >= 0.6 * old["strength"]  # still a dream, not the camera
 
@@ -86,19 +89,10 @@ def still_clip_with_sensor_noise(path, frames=45):
     return path
 
 
-def smoothing_figures(tmp_path, clip, smoothing):
-    result = subprocess.run([sys.executable, "-m", "live.cli", "render", clip, tmp_path / f"s{smoothing}.mp4",
-                             "--size", "160x120", "--steps", "1", "--measure", "-q", "--set", "live.backend=torch",
-                             "--set", f"temporal.shown_smoothing={smoothing}"], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    line = result.stdout.strip().splitlines()[-1]
-    return {k: float(v) for k, v in re.findall(r"(calm|flicker|strength|detail) ([0-9.]+)", line)}
-
-
 def test_a_still_scene_deepens_instead_of_boiling(tmp_path):
     clip = still_clip_with_sensor_noise(tmp_path / "still.mp4")
-    boiling, calm = smoothing_figures(tmp_path, clip, 0), smoothing_figures(tmp_path, clip, 0.9)
+    boiling = render_figures(tmp_path, clip, steps=1, temporal__shown_smoothing=0)
+    calm = render_figures(tmp_path, clip, steps=1, temporal__shown_smoothing=0.9)
     assert boiling["calm"] > 10  # the measure fails the dream shown frame by frame as it is
     assert calm["calm"] < 0.4 * boiling["calm"] and calm["flicker"] < 3, (boiling, calm)
     assert calm["strength"] >= 0.7 * boiling["strength"] and calm["strength"] > 5  # still a dream
@@ -106,6 +100,7 @@ def test_a_still_scene_deepens_instead_of_boiling(tmp_path):
 
 def test_a_moving_scene_flickers_less_at_a_similar_strength(tmp_path):
     clip = write_video(tmp_path / "pan.mp4", (f for f, _ in moving_cat_frames(30, size=(320, 240), speed=3)))
-    plain, smoothed = smoothing_figures(tmp_path, clip, 0), smoothing_figures(tmp_path, clip, 0.9)
+    plain = render_figures(tmp_path, clip, steps=1, temporal__shown_smoothing=0)
+    smoothed = render_figures(tmp_path, clip, steps=1, temporal__shown_smoothing=0.9)
     assert plain["flicker"] > 3 > smoothed["flicker"], (plain, smoothed)
     assert smoothed["strength"] >= 0.7 * plain["strength"]
