@@ -69,13 +69,18 @@ def to_rgb(image: torch.Tensor) -> np.ndarray:
     return image[0].detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def fit_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale and centre-crop to exactly `size` (w, h), filling it: no black bars on a gallery screen."""
+def crop_to_aspect(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The centre of `image` with the aspect ratio of `size` (w, h): what fit_cover keeps of it."""
     w, h = size
     ih, iw = image.shape[:2]
     scale = max(w / iw, h / ih)
     cw, ch = min(iw, round(w / scale)), min(ih, round(h / scale))
     x0, y0 = (iw - cw) // 2, (ih - ch) // 2
-    crop = image[y0:y0 + ch, x0:x0 + cw]
-    shrinking = cw > w
-    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return image[y0:y0 + ch, x0:x0 + cw]
+
+
+def fit_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale and centre-crop to exactly `size` (w, h), filling it: no black bars on a gallery screen."""
+    crop = crop_to_aspect(image, size)
+    shrinking = crop.shape[1] > size[0]
+    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)

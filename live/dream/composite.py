@@ -10,12 +10,10 @@ crops it) and the result centre-cropped to the output, so the two modes show the
 """
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
-from live.imageio import fit_cover
+from live.imageio import crop_to_aspect, fit_cover
 
 COMPOSITES = ("residual", "upscale")
 
@@ -25,22 +23,21 @@ def compose(dream: np.ndarray, source: np.ndarray, camera: np.ndarray | None, si
     """(shown, the camera frame as framed for it), both uint8 RGB of `size` (w, h). `dream` and `source`
     are the dream and the frame it was dreamed from (uint8, dream resolution); `camera` is the frame as
     captured (None: only `source` is known, and it stands in for the camera)."""
-    dh, dw = dream.shape[:2]
-    scale = max(size[0] / dw, size[1] / dh)
-    cover = (max(size[0], math.ceil(dw * scale)), max(size[1], math.ceil(dh * scale)))  # dream's aspect
-    camera_view = fit_cover(camera if camera is not None else source, cover)
-    shown = (cv2.resize(dream, cover, interpolation=cv2.INTER_CUBIC) if mode == "upscale"
-             else add_residual(camera_view, dream, source))
-    if cover != tuple(size):
-        shown, camera_view = fit_cover(shown, size), fit_cover(camera_view, size)
-    return shown, camera_view
+    dream_size = dream.shape[1::-1]
+    framed = fit_cover(crop_to_aspect(camera, dream_size) if camera is not None else source, size)
+    if mode == "upscale":
+        return fit_cover(dream, size), framed
+    return add_residual(framed, dream, source), framed
 
 
 def add_residual(camera: np.ndarray, dream: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """`camera` (uint8, any size) plus the dream's change (dream - source, uint8 at dream resolution)
-    upscaled to it."""
-    residual = cv2.subtract(dream, source, dtype=cv2.CV_16S).astype(np.float32)  # -255..255, exact
-    up = cv2.resize(residual, camera.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-    total = camera.astype(np.float32)
-    cv2.add(total, up, dst=total)
-    return np.clip(total, 0, 255, out=total).astype(np.uint8)
+    """`camera` (uint8, at the output's size) plus the dream's change (dream - source,
+    uint8 at dream resolution) upscaled to it. The change is split into its positive and negative parts
+    so every operation is a saturating uint8 one (SIMD): a 1080p composite costs a few milliseconds."""
+    size = camera.shape[1::-1]
+
+    def upscaled(part):  # linear: the two parts upscaled add up to the change upscaled
+        return cv2.resize(crop_to_aspect(part, size), size, interpolation=cv2.INTER_LINEAR)
+
+    return cv2.subtract(cv2.add(camera, upscaled(cv2.subtract(dream, source))),
+                        upscaled(cv2.subtract(source, dream)))
