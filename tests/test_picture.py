@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from live.dream.composite import compose
+from live.dream.composite import compose, framed_camera
 from live.dream.quality import PictureMeter
 from live_helpers import moving_cat_frames, scaled, write_video
 
@@ -17,9 +17,10 @@ from live_helpers import moving_cat_frames, scaled, write_video
 def test_with_no_dream_the_composite_is_the_camera_frame_itself():
     camera = scaled("astronaut", (640, 480))
     source = scaled("astronaut", (160, 120))
-    shown, framed = compose(source.copy(), source, camera, (640, 480), "residual")
-    assert np.array_equal(shown, camera) and np.array_equal(framed, camera)  # full detail, nothing added
-    soft, _ = compose(source.copy(), source, camera, (640, 480), "upscale")
+    shown = compose(source.copy(), source, camera, (640, 480), "residual")
+    assert np.array_equal(shown, camera)  # full detail, nothing added
+    assert np.array_equal(framed_camera(camera, source, (160, 120), (640, 480)), camera)
+    soft = compose(source.copy(), source, camera, (640, 480), "upscale")
     assert np.abs(soft.astype(int) - camera).mean() > 1  # the old look loses the camera's detail
 
 
@@ -28,8 +29,9 @@ def test_the_composite_keeps_the_dreams_change_and_the_dreams_framing():
     source = scaled("coffee", (1280, 720))[:, 160:1120]
     source = np.ascontiguousarray(source[::6, ::6][:120, :160])
     dream = np.clip(source.astype(int) + 40, 0, 255).astype(np.uint8)  # a uniform change of +40
-    shown, framed = compose(dream, source, camera, (1280, 720), "residual")
-    upscaled, _ = compose(dream, source, camera, (1280, 720), "upscale")
+    shown = compose(dream, source, camera, (1280, 720), "residual")
+    upscaled = compose(dream, source, camera, (1280, 720), "upscale")
+    framed = framed_camera(camera, source, (160, 120), (1280, 720))
     assert shown.shape == upscaled.shape == framed.shape == (720, 1280, 3)
     unsaturated = framed < 200
     assert abs((shown.astype(int) - framed)[unsaturated].mean() - 40) < 2

@@ -19,15 +19,19 @@ COMPOSITES = ("residual", "upscale")
 
 
 def compose(dream: np.ndarray, source: np.ndarray, camera: np.ndarray | None, size: tuple[int, int],
-            mode: str = "residual") -> tuple[np.ndarray, np.ndarray]:
-    """(shown, the camera frame as framed for it), both uint8 RGB of `size` (w, h). `dream` and `source`
-    are the dream and the frame it was dreamed from (uint8, dream resolution); `camera` is the frame as
-    captured (None: only `source` is known, and it stands in for the camera)."""
-    dream_size = dream.shape[1::-1]
-    framed = fit_cover(crop_to_aspect(camera, dream_size) if camera is not None else source, size)
+            mode: str = "residual") -> np.ndarray:
+    """The shown frame, uint8 RGB of `size` (w, h). `dream` and `source` are the dream and the frame it was
+    dreamed from (uint8, dream resolution); `camera` is the frame as captured (None: `source` stands in)."""
     if mode == "upscale":
-        return fit_cover(dream, size), framed
-    return add_residual(framed, dream, source), framed
+        return fit_cover(dream, size)
+    return add_residual(framed_camera(camera, source, dream.shape[1::-1], size), dream, source)
+
+
+def framed_camera(camera: np.ndarray | None, source: np.ndarray, dream_size: tuple[int, int],
+                  size: tuple[int, int]) -> np.ndarray:
+    """The camera frame as the dream frames it (cropped to the dream's aspect ratio, as the worker crops
+    it), brought to `size`: what the composite starts from, and what the picture figures compare with."""
+    return fit_cover(crop_to_aspect(camera, dream_size) if camera is not None else source, size)
 
 
 def add_residual(camera: np.ndarray, dream: np.ndarray, source: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from live.config import Config
 from live.control.actions import Action
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status
-from live.dream.composite import compose
+from live.dream.composite import compose, framed_camera
 from live.dream.quality import PictureMeter, format_figures
 from live.errors import UserError
 from live.files import check_output, write_json
@@ -147,8 +147,7 @@ class Show:
         self.last_seq = item.seq
         with self.profile.stage("upscale"):  # the composite, once, at the first output's size
             size = self.outputs[0].size if self.outputs else item.image.shape[1::-1]
-            shown, camera = compose(item.image, item.source_image, item.camera_image, size,
-                                    self.config.display.composite)
+            shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite)
         self.last_image = shown
         status = self.status()
         with self.profile.stage("display"):
@@ -160,7 +159,8 @@ class Show:
                                   "; the show goes on" if self.window and output is not self.window else "")
         self.stats.frame_shown(item.t_captured)
         if self.meter:
-            self.meter.add(shown, camera)
+            self.meter.add(shown, framed_camera(item.camera_image, item.source_image, item.image.shape[1::-1],
+                                                shown.shape[1::-1]))
 
     def control(self) -> None:
         """Keys and the preset timer post actions; the bus applies them; this carries out the effects."""
