@@ -54,14 +54,18 @@ def flicker(outputs: list[np.ndarray], inputs: list[np.ndarray], estimator: Flow
     out_diffs, in_diffs = [], []
     for t in range(1, len(outputs)):
         flow = estimator.backward(inputs[t], inputs[t - 1])
-        valid = _inside(flow, inputs[t].shape[:2])
+        valid = inside_frame(flow, inputs[t].shape[:2])
         for frames, diffs in ((outputs, out_diffs), (inputs, in_diffs)):
-            prev = warp(frames[t - 1].astype(np.float32), flow)
-            diffs.append(float(np.abs(frames[t].astype(np.float32) - prev)[valid].mean()))
+            diffs.append(warp_error(frames[t].astype(np.float32), frames[t - 1].astype(np.float32), flow, valid))
     return float(np.mean(out_diffs)), float(np.mean(in_diffs))
 
 
-def _inside(flow: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+def warp_error(current: np.ndarray, previous: np.ndarray, flow: np.ndarray | None, valid: np.ndarray) -> float:
+    """Mean |current - previous warped along `flow`| over the `valid` pixels (float images)."""
+    return float(np.abs(current - warp(previous, flow))[valid].mean())
+
+
+def inside_frame(flow: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     """Pixels whose warped source lies inside the previous frame (others have no history)."""
     if flow is None:
         return np.ones(shape, dtype=bool)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from live.dream.flow import FlowEstimator, _inside, gray, warp
+from live.dream.flow import FlowEstimator, gray, inside_frame, warp_error
 
 STILL_LEVELS = 1.0  # an input pixel that changed by less than this between frames is "still"
 
@@ -31,7 +31,7 @@ def laplacian_correlation(a_rgb: np.ndarray, b_rgb: np.ndarray) -> float:
 class PictureMeter:
     def __init__(self):
         self.flow = FlowEstimator("dis")
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # output, input (float), input
         self.sums = dict.fromkeys(["calm_out", "calm_in", "flicker_out", "flicker_in", "strength", "detail"], 0.0)
         self.frames = self.pairs = self.still_pairs = 0
 
@@ -43,19 +43,19 @@ class PictureMeter:
         s["detail"] += laplacian_correlation(output, source)
         self.frames += 1
         if self.previous is not None:
-            prev_out, prev_in = self.previous
+            prev_out, prev_in, prev_source = self.previous
             in_change = np.abs(inp - prev_in).mean(axis=2)  # over the colour channels: 8-bit levels are whole
             still = in_change < STILL_LEVELS
             if still.any():
                 s["calm_out"] += float(np.abs(out - prev_out)[still].mean())
                 s["calm_in"] += float(np.abs(inp - prev_in)[still].mean())
                 self.still_pairs += 1
-            flow = self.flow.backward(source, self.previous_source)
-            inside = _inside(flow, source.shape[:2])
-            s["flicker_out"] += float(np.abs(out - warp(prev_out, flow))[inside].mean())
-            s["flicker_in"] += float(np.abs(inp - warp(prev_in, flow))[inside].mean())
+            flow = self.flow.backward(source, prev_source)
+            inside = inside_frame(flow, source.shape[:2])
+            s["flicker_out"] += warp_error(out, prev_out, flow, inside)
+            s["flicker_in"] += warp_error(inp, prev_in, flow, inside)
             self.pairs += 1
-        self.previous, self.previous_source = (out, inp), source
+        self.previous = (out, inp, source)
 
     def figures(self) -> dict:
         s, ratio = self.sums, (lambda a, b: round(a / b, 2) if b > 0 else None)

@@ -3,13 +3,12 @@ same temporal algorithm as the live piece (flow-warped residual, bounded energy)
 
 The output has exactly the input's frames, timestamps (so its frame rate) and size; an audio track is
 copied as it is (or re-encoded to AAC where MP4 cannot hold its codec). Video and audio are read and
-written with PyAV. The file is written to a hidden partial beside the target and renamed into place
-when the last frame is done: an interrupted render leaves no half file.
+written with PyAV. The file is written under a hidden temporary name beside the target and renamed into
+place when the last frame is done: an interrupted render leaves no half file.
 """
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
 from live.dreamer import build_dreamer, presets_for
 from live.errors import UserError
-from live.files import check_output, give_usual_permissions
+from live.files import atomic_output, check_output
+from live.outputs.recorder import RECORD_SUFFIXES
 
 log = logging.getLogger("live-dream")
-OUTPUT_SUFFIXES = {".mp4", ".m4v", ".mov"}
 AUDIO_COPIED = {"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"}  # codecs MP4 holds as they are
 
 
@@ -56,19 +55,15 @@ def dream_size(config: Config, size: tuple[int, int], asked: bool) -> tuple[int,
 def render_video(input_path: str, output_path: str, config: Config, size_given: bool = False,
                  progress: bool = True, measure: bool = False) -> dict:
     import av
-    source, target = Path(input_path), check_output(output_path, "write", OUTPUT_SUFFIXES, inputs=(input_path,))
+    source, target = Path(input_path), check_output(output_path, "write", RECORD_SUFFIXES, inputs=(input_path,))
     container = open_input(source)
-    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
     try:
-        result = _render(container, partial, config, size_given, progress, source, measure)
-        give_usual_permissions(partial)
-        os.replace(partial, target)
-        return result
+        with atomic_output(target) as partial:  # renamed into place only when the last frame is done
+            return _render(container, partial, config, size_given, progress, source, measure)
     except av.FFmpegError as exc:
         raise UserError(f"cannot render {source}: {exc}; the input may be damaged") from None
     finally:
         container.close()
-        partial.unlink(missing_ok=True)
 
 
 def _render(container, partial: Path, config: Config, size_given: bool, progress: bool, source: Path,
