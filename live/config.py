@@ -88,7 +88,12 @@ class TemporalSettings:
     residual_limit: float = setting(0.35, _range(0.01, 1.0))  # the dream may move a pixel at most this far
     # where still, the shown dream keeps this share of itself each frame (the rest is the new dream): calm,
     # not boiling; where the scene moves it lets go at once. 0 = show every frame's dream as it is.
-    shown_smoothing: float = setting(0.9, _range(0.0, 0.99))
+    shown_smoothing: float = setting(0.95, _range(0.0, 0.99))
+    # where the scene stays still, the dream settles over about this many frames: its steps slow to
+    # settled_pace and its fading slows more (settled_pace squared), so a still visitor sinks into a dream
+    # that keeps deepening, slowly, instead of boiling. Motion brings the full pace back at once.
+    settle_frames: float = setting(20.0, _range(1.0, 10000.0))
+    settled_pace: float = setting(0.2, _range(0.01, 1.0))  # 1 = never settle
 
 
 @dataclass(frozen=True)
