@@ -107,7 +107,9 @@ class DreamWorker:
                     continue
                 last_seq = frame.seq
                 t0 = time.perf_counter()
-                self._state = self.bus.state
+                previous, self._state = self._state, self.bus.state
+                if (previous.preset, previous.strength) != (self._state.preset, self._state.strength):
+                    self.temporal.wake()  # a settled dream would take seconds to follow the change
                 try:
                     if self._state.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
                         frame = replace(held, seq=frame.seq, t_captured=frame.t_captured)
