@@ -40,6 +40,9 @@ RUN_FLAGS = NETWORK_FLAGS + [
     ("--flow", "temporal.flow", "dis, farneback or none (plain blending)"),
     ("--display", "display.display", "which screen (see `live-dream displays`)"),
     ("--record", "record.path", "write the output video to this .mp4 file"),
+    ("--osc", "control.osc_port", "receive OSC control messages on this UDP port (127.0.0.1)"),
+    ("--osc-status", "control.status_to", "send the status over OSC once a second to HOST:PORT"),
+    ("--http", "control.http_port", "serve /health, /action and the control page on this port (127.0.0.1)"),
 ]
 RENDER_FLAGS = NETWORK_FLAGS + [
     ("--steps", "live.steps", "gradient steps per frame"),

@@ -129,6 +129,16 @@ class RecordConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    osc_port: int = setting(0, _range(0, 65535))  # receive OSC on this UDP port; 0 = off
+    osc_host: str = "127.0.0.1"  # OSC has no authentication: another address exposes the show to that network
+    status_to: str = ""  # send the status once a second over OSC to this host:port, e.g. 127.0.0.1:9001
+    http_port: int = setting(0, _range(0, 65535))  # health, actions and the control page on this port; 0 = off
+    http_host: str = "127.0.0.1"  # any other address requires control.token
+    token: str = ""  # required on HTTP actions when set (and to bind HTTP beyond this machine)
+
+
+@dataclass(frozen=True)
 class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     dream: DreamSettings = field(default_factory=DreamSettings)
@@ -138,6 +148,7 @@ class Config:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

@@ -17,6 +17,7 @@ from live.config import Config, DreamSettings
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Objective, parse_objective
 from live.dream.zoo import NetworkSpec, build_network, get_spec
+from live.errors import UserError
 from live.engine import check_dream_size, load_guide, pick_device
 
 log = logging.getLogger("live-dream")
@@ -30,11 +31,30 @@ class Dreamer:
                  device: torch.device, guide=None, seed: int = -1, backend: str = "torch", precision: str = "auto"):
         self.spec, self.model, self.settings, self.device = spec, model, settings, device
         self.kind, self.precision = backend, precision
+        self.guide = guide
+        self.texts: list[str] = list(presets)  # each preset's objective as written: how controls name it
         self.objectives: list[Objective] = [parse_objective(text, spec, guide) for text in presets]
         self._nets: dict[int, tuple[FeatureNet, Objective]] = {}
         self._backends: dict[tuple, object] = {}
         self.live = False  # set by prepare(): from then on nothing may pause the picture
         self.rng = random.Random(None if seed < 0 else seed)
+
+    def check_objective(self, text: str) -> str:
+        """`text` if it parses as an objective of this network, else ValueError with the reason (a control
+        surface asked for it: the show goes on with the current one)."""
+        try:
+            parse_objective(text, self.spec, self.guide)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return text
+
+    def preset_for(self, text: str) -> int:
+        """The preset dreaming `text`, added if a control asked for a new objective (dream worker only:
+        its backend is made at its first frame, by torch, so the picture never pauses)."""
+        if text not in self.texts:
+            self.objectives.append(parse_objective(text, self.spec, self.guide))
+            self.texts.append(text)
+        return self.texts.index(text)
 
     def net(self, preset: int) -> tuple[FeatureNet, Objective]:
         if preset not in self._nets:

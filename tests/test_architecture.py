@@ -90,7 +90,7 @@ def test_every_output_opens_takes_frames_and_closes_exactly_once(name, tmp_path,
     output = make_output(name, tmp_path, monkeypatch)
     assert output.name == name and output.error is None
     output.open()
-    status = Status(30.0, 50.0, 30.0, (160, 120), ShowState(presets=2), "lite0", "block9", "torch-cpu-fp32")
+    status = Status(30.0, 50.0, 30.0, (160, 120), ShowState(presets=("block9", "block11")), "lite0", "block9", "torch-cpu-fp32")
     frames = [scaled(photo, (160, 120)) for photo in ("chelsea", "coffee", "astronaut")]
     for frame in frames:
         output.send(frame, status)
@@ -109,7 +109,7 @@ def test_every_output_opens_takes_frames_and_closes_exactly_once(name, tmp_path,
 # ---------------------------------------------------------------- the control bus
 
 def test_actions_from_many_threads_are_applied_by_one_owner():
-    bus = ControlBus(ShowState(presets=5, steps=1, max_steps=64))
+    bus = ControlBus(ShowState(presets=("block5", "block6", "block7", "block8", "block9"), steps=1, max_steps=64))
     posters = [threading.Thread(target=lambda: [bus.post(Action("more_steps", source="osc")) for _ in range(50)])
                for _ in range(4)]
     for t in posters:

@@ -1,30 +1,48 @@
 """Actions: what any control surface asks of the show, as plain values.
 
-Keys produce them today; OSC, MIDI and the web page will produce the same values, so a new surface is
-a new producer, never a new code path into the show.
+Keys, OSC, HTTP (and later MIDI) all produce the same values: a new surface is a new producer, never a
+new code path into the show. The names are the address space: `/live-dream/<name>` in OSC,
+`{"action": "<name>", "value": ...}` over HTTP.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+import time
 
-# name -> what it does. State actions change the ShowState; the others are effects the show's owner
-# carries out (quitting, saving a snapshot) or the window's own business (fullscreen, HUD).
-ACTIONS = {
-    "next": "next objective preset", "previous": "previous objective preset",
+# name -> (argument, what it does). The table in the README is this table.
+ADDRESSES = {
+    "preset": ("n or name", "go to preset n (1-based, as on the HUD) or the preset with this objective"),
+    "next": ("", "next preset"),
+    "prev": ("", "previous preset"),
+    "strength": ("0.05..8", "strength: multiplies the step size"),
+    "mix": ("0..1", "dry/wet: 0 the camera, 1 the full dream"),
+    "steps": ("0..max_steps", "gradient steps per frame (0: dream off)"),
+    "freeze": ("0|1 (none: toggle)", "hold the input frame; the dream keeps deepening"),
+    "objective": ("text", "dream this objective (checked; a bad one is refused and logged)"),
+    "crossfade": ("seconds", "how long a change of preset takes to morph (0: a cut)"),
+    "blackout": ("0|1 (none: toggle)", "fade to black (and back)"),
+    "tap": ("", "tap tempo: the beat follows your taps"),
+    "bpm": ("20..300", "tempo in beats per minute"),
+    "snapshot": ("", "save the shown frame as a PNG"),
+}
+# Only from the machine's own keyboard and the show itself.
+LOCAL = {
     "stronger": "strength x1.25 (at most 8)", "weaker": "strength /1.25 (at least 0.05)",
     "more_steps": "one more gradient step per frame", "fewer_steps": "one step fewer (0: dream off)",
-    "freeze": "hold the input frame (the dream keeps deepening)", "set_steps": "steps per frame = value",
-    "snapshot": "save the shown frame as a PNG", "quit": "end the show",
-    "fullscreen": "toggle fullscreen", "hud": "toggle the heads-up display",
+    "quit": "end the show", "fullscreen": "toggle fullscreen", "hud": "toggle the heads-up display",
+    "set_steps": "steps per frame = value, past max_steps (the frame-rate tuner, the memory guard)",
 }
+ACTIONS = {**{name: what for name, (_, what) in ADDRESSES.items()}, **LOCAL}
+# Carried out by the show's owner (or the window), not by changing the state.
 EFFECTS = {"snapshot", "quit", "fullscreen", "hud"}
 
 
 @dataclass(frozen=True)
 class Action:
     name: str
-    value: float | None = None
-    source: str = "key"  # who asked: key, timer, tuner, (later) osc, midi, web
+    value: float | str | None = None
+    source: str = "key"  # who asked: key, timer, tuner, osc, http, midi
+    at: float = field(default_factory=time.monotonic)  # when it was asked (tap tempo counts on it)
 
     def __post_init__(self):
         if self.name not in ACTIONS:

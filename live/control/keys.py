@@ -3,7 +3,7 @@
 KEYS = {
     "escape": "quit", "q": "quit",
     "f": "fullscreen", "h": "hud", "tab": "hud",
-    "right": "next", "n": "next", "left": "previous", "p": "previous",
+    "right": "next", "n": "next", "left": "prev", "p": "prev",
     "up": "stronger", "down": "weaker",
     "]": "more_steps", "=": "more_steps", "[": "fewer_steps", "-": "fewer_steps",
     "space": "freeze", "s": "snapshot",

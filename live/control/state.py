@@ -3,45 +3,116 @@ status snapshot that displays read.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from live.control.actions import Action
 
 MAX_STRENGTH, MIN_STRENGTH = 8.0, 0.05
+MIN_BPM, MAX_BPM = 20.0, 300.0
+TAPS_KEPT, TAP_GAP_S = 4, 2.0  # tap tempo: the last taps no more than this far apart
 
 
 @dataclass(frozen=True)
 class ShowState:
-    presets: int = 1  # how many objective presets there are
+    presets: tuple[str, ...] = ("block9",)  # the objective presets, as text
     preset: int = 0
     strength: float = 1.0  # multiplies the step size
+    mix: float = 1.0  # 0: the camera, 1: the full dream
     steps: int = 1  # gradient steps per frame
-    max_steps: int = 6  # the most the steps keys may set
+    max_steps: int = 6  # the most steps a control may set
     frozen: bool = False  # keep dreaming on the current frame; new frames are dropped
+    blackout: bool = False  # fade to black
+    crossfade_seconds: float = 0.0
+    bpm: float = 120.0
+    taps: tuple[float, ...] = ()
+
+    @property
+    def objective(self) -> str:
+        return self.presets[self.preset]
 
 
-def apply(state: ShowState, action: Action) -> ShowState:
-    """The state after `action`; effects (snapshot, quit, ...) leave it as it is."""
-    name = action.name
+def apply(state: ShowState, action: Action, check_objective=lambda text: text) -> ShowState:
+    """The state after `action` (ValueError, with the reason, if its value is bad); effects (snapshot,
+    quit, ...) leave it as it is. `check_objective` parses an objective's text (ValueError if it cannot)."""
+    name, value = action.name, action.value
     if name == "next":
-        return replace(state, preset=(state.preset + 1) % state.presets)
-    if name == "previous":
-        return replace(state, preset=(state.preset - 1) % state.presets)
+        return replace(state, preset=(state.preset + 1) % len(state.presets))
+    if name == "prev":
+        return replace(state, preset=(state.preset - 1) % len(state.presets))
+    if name == "preset":
+        return replace(state, preset=_preset_index(state, value))
     if name == "stronger":
         return replace(state, strength=min(state.strength * 1.25, MAX_STRENGTH))
     if name == "weaker":
         return replace(state, strength=max(state.strength / 1.25, MIN_STRENGTH))
+    if name == "strength":
+        return replace(state, strength=_number(name, value, MIN_STRENGTH, MAX_STRENGTH))
+    if name == "mix":
+        return replace(state, mix=_number(name, value, 0.0, 1.0))
     if name == "more_steps":
         return replace(state, steps=min(state.steps + 1, state.max_steps))
     if name == "fewer_steps":
         return replace(state, steps=max(state.steps - 1, 0))
+    if name == "steps":
+        return replace(state, steps=round(_number(name, value, 0, state.max_steps)))
     if name == "set_steps":  # the tuner or the out-of-memory guard: its own bounds
-        if action.value is None or action.value < 0:
-            raise ValueError(f"set_steps needs a value of 0 or more, got {action.value}")
-        return replace(state, steps=int(action.value))
+        return replace(state, steps=round(_number(name, value, 0, 64)))
     if name == "freeze":
-        return replace(state, frozen=not state.frozen)
+        return replace(state, frozen=_switch(name, value, state.frozen))
+    if name == "blackout":
+        return replace(state, blackout=_switch(name, value, state.blackout))
+    if name == "crossfade":
+        return replace(state, crossfade_seconds=_number(name, value, 0.0, 600.0))
+    if name == "bpm":
+        return replace(state, bpm=_number(name, value, MIN_BPM, MAX_BPM))
+    if name == "tap":
+        taps = tuple(t for t in state.taps if action.at - t <= TAP_GAP_S * (TAPS_KEPT - 1))[-(TAPS_KEPT - 1):]
+        taps += (action.at,)
+        if len(taps) >= 2 and (taps[-1] - taps[0]) / (len(taps) - 1) > 0:
+            bpm = 60.0 * (len(taps) - 1) / (taps[-1] - taps[0])
+            if MIN_BPM <= bpm <= MAX_BPM:
+                return replace(state, taps=taps, bpm=round(bpm, 2))
+        return replace(state, taps=taps)
+    if name == "objective":
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("objective needs a text, e.g. block9 or 0.7*block8 + 0.3*block11")
+        text = check_objective(value.strip())
+        if text in state.presets:
+            return replace(state, preset=state.presets.index(text))
+        return replace(state, presets=state.presets + (text,), preset=len(state.presets))
     return state
+
+
+def _number(name: str, value, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} needs a number from {low:g} to {high:g}, got {value!r}") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ValueError(f"{name} needs a number from {low:g} to {high:g}, got {value!r}")
+    return number
+
+
+def _switch(name: str, value, current: bool) -> bool:
+    if value is None or value == "":
+        return not current
+    if value in (0, 1, "0", "1", True, False, "true", "false", 0.0, 1.0):
+        return value in (1, "1", True, "true", 1.0)
+    raise ValueError(f"{name} needs 0 or 1 (or nothing, to toggle), got {value!r}")
+
+
+def _preset_index(state: ShowState, value) -> int:
+    if isinstance(value, str) and value.strip() in state.presets:
+        return state.presets.index(value.strip())
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"preset needs a number from 1 to {len(state.presets)} or a preset's objective "
+                         f"({', '.join(state.presets)}), got {value!r}") from None
+    if number != int(number) or not 1 <= number <= len(state.presets):
+        raise ValueError(f"preset needs a number from 1 to {len(state.presets)}, got {value!r}")
+    return int(number) - 1
 
 
 @dataclass(frozen=True)
@@ -62,8 +133,8 @@ class Status:
         tuning = f"   auto -> {self.target_fps:.0f} fps" if self.target_fps else ""
         return [
             f"{self.fps:5.1f} fps   latency {self.latency_ms:4.0f} ms   frame {self.frame_ms:4.0f} ms",
-            f"dream {self.size[0]}x{self.size[1]}   {s.steps} step(s)   strength {s.strength:.2f}" + tuning
-            + ("   FROZEN" if s.frozen else ""),
-            f"{self.network}: {self.objective}   (preset {s.preset + 1}/{s.presets})",
+            f"dream {self.size[0]}x{self.size[1]}   {s.steps} step(s)   strength {s.strength:.2f}"
+            + (f"   mix {s.mix:.2f}" if s.mix < 1 else "") + tuning + ("   FROZEN" if s.frozen else ""),
+            f"{self.network}: {self.objective}   (preset {s.preset + 1}/{len(s.presets)})",
             f"backend: {self.backend}",
         ]

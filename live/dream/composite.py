@@ -18,10 +18,18 @@ from live.imageio import crop_to_aspect, fit_cover
 COMPOSITES = ("residual", "upscale")
 
 
+def dimmed(image: np.ndarray, light: float) -> np.ndarray:
+    """`image` at `light` (0: black, 1: as it is): the blackout's fade."""
+    return image if light >= 1.0 else cv2.convertScaleAbs(image, alpha=max(light, 0.0))
+
+
 def compose(dream: np.ndarray, source: np.ndarray, camera: np.ndarray | None, size: tuple[int, int],
-            mode: str = "residual") -> np.ndarray:
+            mode: str = "residual", mix: float = 1.0) -> np.ndarray:
     """The shown frame, uint8 RGB of `size` (w, h). `dream` and `source` are the dream and the frame it was
-    dreamed from (uint8, dream resolution); `camera` is the frame as captured (None: `source` stands in)."""
+    dreamed from (uint8, dream resolution); `camera` is the frame as captured (None: `source` stands in).
+    `mix` is dry/wet: 0 shows the camera, 1 the full dream."""
+    if mix < 1.0:  # at dream resolution: the cheapest place
+        dream = cv2.addWeighted(dream, mix, source, 1.0 - mix, 0.0)
     if mode == "upscale":
         return fit_cover(dream, size)
     return add_residual(framed_camera(camera, source, dream.shape[1::-1], size), dream, source)

@@ -12,12 +12,15 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Callable
 
 from live.config import Config
 from live.control.actions import Action
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status
-from live.dream.composite import compose, framed_camera
+from live.control.osc import OscInput, OscStatus
+from live.control.web import WebControl, check_binding
+from live.dream.composite import compose, dimmed, framed_camera
 from live.dream.quality import PictureMeter, format_figures
 from live.errors import UserError
 from live.files import check_output, write_json
@@ -39,6 +42,7 @@ log = logging.getLogger("live-dream")
 # switch interval a busy capture thread makes the dream worker wait in that queue. 0.5 ms: +0.7 fps
 # end to end on a 2-core CPU (4 interleaved runs each, both backends).
 SWITCH_INTERVAL_S = 0.0005
+BLACKOUT_FADE_S = 1.0  # blackout fades to black (and back) over this long
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class RunOptions:
     measure: bool = False
     stats_json: str | None = None
     profile: bool = False
+    observe: Callable[[ShowState, float], None] | None = None  # told of each frame shown (the bench's probe)
 
 
 def build_tuner(config: Config) -> Tuner | None:
@@ -89,6 +94,13 @@ class Show:
         self.stats, self.profile = RunStats(), Profile(options.profile)
         self.meter = PictureMeter() if options.measure else None
         self.interrupted = self.quit = False
+        control = config.control
+        if control.http_port:  # before anything starts: a binding that needs a token is one line at once
+            check_binding(control.http_host, control.token)
+        self.status_out = OscStatus(control.status_to) if control.status_to else None
+        self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
+        self.next_status = time.monotonic() + 1.0
+        self._health: dict = {}
         self.preset_changes, self.last_seq, self.last_image, self.saved = 0, 0, None, None
 
     def start(self, stack: ExitStack) -> None:
@@ -98,8 +110,8 @@ class Show:
                                   loop=c.loop)
         stack.callback(self.source.close)
         self.dreamer = build_dreamer(self.config)
-        self.bus = ControlBus(ShowState(presets=len(self.dreamer.objectives), steps=live.steps,
-                                        max_steps=live.max_steps))
+        self.bus = ControlBus(ShowState(presets=tuple(self.dreamer.texts), steps=live.steps,
+                                        max_steps=live.max_steps), check_objective=self.dreamer.check_objective)
         self.tuner = build_tuner(self.config)
         inbox, self.outbox = LatestSlot(), LatestSlot()
         self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and isinstance(self.source, CameraSource),
@@ -118,6 +130,13 @@ class Show:
         stack.callback(self.capture.stop)
         self.worker.start()
         stack.callback(self.worker.stop)  # (callbacks run in reverse: worker, capture, outputs, source)
+        self._health = self.health_now()
+        control = self.config.control
+        if control.osc_port:
+            stack.callback(OscInput(self.bus, control.osc_host, control.osc_port).start().close)
+        if control.http_port:
+            stack.callback(WebControl(self.bus, self.health, control.http_host, control.http_port,
+                                      control.token).start().close)
         self.deadline = time.monotonic() + self.options.seconds if self.options.seconds else None
         self.next_cycle = time.monotonic() + live.cycle_seconds
 
@@ -147,7 +166,10 @@ class Show:
         self.last_seq = item.seq
         with self.profile.stage("upscale"):  # the composite, once, at the first output's size
             size = self.outputs[0].size if self.outputs else item.image.shape[1::-1]
-            shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite)
+            state = self.bus.state
+            shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite,
+                            state.mix)
+            shown = dimmed(shown, self._light(state.blackout))
         self.last_image = shown
         status = self.status()
         with self.profile.stage("display"):
@@ -158,6 +180,9 @@ class Show:
                         log.error("%s stopped: %s%s", output.name, output.error,
                                   "; the show goes on" if self.window and output is not self.window else "")
         self.stats.frame_shown(item.t_captured)
+        self._health = self.health_now(status)
+        if self.options.observe:
+            self.options.observe(state, time.perf_counter())
         if self.meter:
             self.meter.add(shown, framed_camera(item.camera_image, item.source_image, item.image.shape[1::-1],
                                                 shown.shape[1::-1]))
@@ -167,7 +192,7 @@ class Show:
         cycle = self.config.live.cycle_seconds
         for action in self.window.poll() if self.window else []:
             self.bus.post(action)
-            if action.name in ("next", "previous"):
+            if action.name in ("next", "prev", "preset"):
                 self.next_cycle = time.monotonic() + cycle  # a chosen preset gets its full time
         if cycle and time.monotonic() >= self.next_cycle:
             self.bus.post(Action("next", source="timer"))
@@ -181,11 +206,42 @@ class Show:
                     log.info("snapshot: %s", write_snapshot(self.config.record.snapshot_dir, self.last_image))
                 except UserError as exc:  # a snapshot that cannot be written must not end the show
                     log.error("snapshot not saved: %s", exc)
+        if self.status_out and time.monotonic() >= self.next_status:
+            self.status_out.send(self.health())
+            self.next_status = time.monotonic() + 1.0
+
+    def _light(self, blackout: bool) -> float:
+        """The blackout fade: the light moves towards 0 (blackout) or 1 by the time since the last frame."""
+        now = time.monotonic()
+        step = (now - self.last_shown) / BLACKOUT_FADE_S if self.last_shown else 1.0
+        self.last_shown = now
+        self.light = max(self.light - step, 0.0) if blackout else min(self.light + step, 1.0)
+        return self.light
+
+    def health(self) -> dict:
+        """Any thread (the HTTP server's): the snapshot taken at the last frame shown, with the time now."""
+        health = dict(self._health)
+        health["uptime_s"] = round(time.monotonic() - self.started, 1)
+        return health
+
+    def health_now(self, status: Status | None = None) -> dict:
+        """Main thread: what /health and the OSC status say, as of now."""
+        state, worker, capture = self.bus.state, self.worker.status, self.capture
+        error = capture.error or self.worker.error
+        source = "failed" if capture.error else "ended" if capture.ended.is_set() else "ok"
+        return {
+            "ok": error is None and source == "ok", "fps": round(status.fps if status else 0.0, 2),
+            "latency_ms": round(status.latency_ms if status else 0.0, 1), "frames_shown": self.stats.shown,
+            "source": source, "backend": worker.backend, "preset": state.preset + 1, "presets": len(state.presets),
+            "objective": state.objective, "strength": round(state.strength, 3), "mix": round(state.mix, 3),
+            "steps": state.steps, "frozen": state.frozen, "blackout": state.blackout, "bpm": state.bpm,
+            "crossfade_seconds": state.crossfade_seconds, "last_error": error or self.worker.last_failure,
+        }
 
     def status(self) -> Status:
         state, worker = self.bus.state, self.worker.status
         return Status(self.stats.recent_fps(), self.stats.recent_latency_ms(), worker.frame_ms, worker.size,
-                      state, self.dreamer.spec.name, str(self.dreamer.objectives[state.preset]), worker.backend,
+                      state, self.dreamer.spec.name, state.objective, worker.backend,
                       self.tuner.target if self.tuner else None)
 
     def _close_output(self, output) -> None:
@@ -197,7 +253,7 @@ class Show:
         """The run's figures, printed and written; the reason as a UserError if a stage failed."""
         options, state, recorder = self.options, self.bus.state, self.recorder
         summary = self.stats.summary(self.capture.captured, self.worker.dreamed)
-        summary.update(network=self.dreamer.spec.name, objective=str(self.dreamer.objectives[state.preset]),
+        summary.update(network=self.dreamer.spec.name, objective=state.objective,
                        dream_size=list(self.worker.size), steps=state.steps, strength=round(state.strength, 3),
                        frozen=state.frozen, device=str(self.dreamer.device), backend=self.worker.status.backend,
                        timed_preset_changes=self.preset_changes, interrupted=self.interrupted,

@@ -56,13 +56,14 @@ class DreamWorker:
         self.error: str | None = None
         self.failed = 0  # frames skipped because dreaming them raised
         self.resets = 0  # dreams restarted because they were not finite
+        self.last_failure: str | None = None  # the last frame skipped, and why (for /health)
         self._state = bus.state  # the state this frame is dreamed with
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
     def _dream(self, image: np.ndarray) -> np.ndarray:
         s = self._state
-        preset = s.preset % len(self.dreamer.objectives)
+        preset = self.dreamer.preset_for(s.objective)
         with self.profile.stage("steps"):
             return self.dreamer.run(image, preset, s.steps, s.strength)
 
@@ -108,7 +109,7 @@ class DreamWorker:
                 last_seq = frame.seq
                 t0 = time.perf_counter()
                 previous, self._state = self._state, self.bus.state
-                if (previous.preset, previous.strength) != (self._state.preset, self._state.strength):
+                if (previous.objective, previous.strength) != (self._state.objective, self._state.strength):
                     self.temporal.wake()  # a settled dream would take seconds to follow the change
                 try:
                     if self._state.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
@@ -126,8 +127,9 @@ class DreamWorker:
                     self.failed += 1
                     if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                         raise
-                    log.warning("frame %d skipped: %s: %s (the show goes on)", frame.seq, exc.__class__.__name__,
-                                str(exc).splitlines()[0][:200] if str(exc) else "")
+                    self.last_failure = (f"frame {frame.seq} skipped: {exc.__class__.__name__}: "
+                                         + (str(exc).splitlines()[0][:200] if str(exc) else ""))
+                    log.warning("%s (the show goes on)", self.last_failure)
                     log.debug("frame %d skipped", frame.seq, exc_info=True)  # the traceback, for --log-file
                     continue
                 failures_in_a_row = 0
@@ -150,7 +152,7 @@ class DreamWorker:
     def _backend_name(self, size: tuple[int, int]) -> str:
         if self._state.steps <= 0:
             return "off (0 steps)"
-        preset = self._state.preset % len(self.dreamer.objectives)
+        preset = self.dreamer.preset_for(self._state.objective)
         return self.dreamer.backend(preset, size, self._state.steps).name
 
     def _dream_frame(self, image: np.ndarray) -> np.ndarray:

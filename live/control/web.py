@@ -1,0 +1,141 @@
+"""HTTP control (standard library): `GET /health` (JSON), `POST /action` (JSON, the same actions as OSC)
+and `GET /` (the control page: buttons and sliders, on a phone too).
+
+Bound to 127.0.0.1 unless told otherwise; any other address needs `control.token`, which every action
+(and the page) must then carry: `Authorization: Bearer TOKEN`, or `?token=TOKEN`. A bad request gets a
+4xx with the reason and is logged; the show goes on.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from live.control.actions import ADDRESSES, Action
+from live.control.bus import ControlBus
+from live.errors import UserError
+
+log = logging.getLogger("live-dream")
+MAX_BODY = 64 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, token: str) -> None:
+    if not is_loopback(host) and not token:
+        raise UserError(f"control.http_host = {host} opens the show's controls to the network; set control.token "
+                        "(any secret) as well, or keep 127.0.0.1")
+
+
+class WebControl:
+    name = "http"
+
+    def __init__(self, bus: ControlBus, health: Callable[[], dict], host: str, port: int, token: str = ""):
+        check_binding(host, token)
+        self.bus, self.health, self.token = bus, health, token
+        self.page = resources.files("live.control").joinpath("page.html").read_bytes()
+        try:
+            self.server = ThreadingHTTPServer((host, port), self._handler())
+        except OSError as exc:
+            raise UserError(f"cannot serve HTTP on {host}:{port} ({exc.strerror}); choose another port with "
+                            "--http PORT") from None
+        self.server.daemon_threads = True
+        self.address = self.server.server_address
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="http", daemon=True)
+
+    def start(self) -> "WebControl":
+        self._thread.start()
+        log.info("HTTP: control page http://%s:%d/  health /health  actions POST /action", *self.address[:2])
+        return self
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+    def authorised(self, headers, query: dict) -> bool:
+        if not self.token:
+            return True
+        given = headers.get("Authorization", "").removeprefix("Bearer ").strip() or query.get("token", [""])[0]
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def post_action(self, body: bytes) -> tuple[int, dict]:
+        """The JSON body {"action": name, "value": v} onto the bus: (HTTP status, reply)."""
+        try:
+            request = json.loads(body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return 400, {"ok": False, "error": f"the body is not JSON ({exc})"}
+        if not isinstance(request, dict) or not isinstance(request.get("action"), str):
+            return 400, {"ok": False, "error": 'send {"action": NAME, "value": VALUE}; names: ' + ", ".join(ADDRESSES)}
+        name, value = request["action"], request.get("value")
+        if name not in ADDRESSES:
+            return 400, {"ok": False, "error": f"unknown action '{name}'; known: {', '.join(ADDRESSES)}"}
+        if not (value is None or isinstance(value, (int, float, str))):
+            return 400, {"ok": False, "error": f"{name} takes one number or text, got {value!r}"}
+        self.bus.post(Action(name, value, source="http"))
+        return 202, {"ok": True, "action": name, "value": value}
+
+    def _handler(self):
+        control = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "live-dream"
+
+            def log_message(self, format, *args):  # the show's log, not stderr
+                log.debug("http %s: " + format, self.client_address[0], *args)
+
+            def reply(self, status: int, body: bytes, kind: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def reply_json(self, status: int, data: dict) -> None:
+                if status >= 400:
+                    log.warning("HTTP %s %s refused: %s", self.command, self.path, data.get("error"))
+                self.reply(status, json.dumps(data).encode())
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                if url.path == "/health":
+                    self.reply_json(200, control.health())
+                elif url.path in ("/", "/index.html"):
+                    if not control.authorised(self.headers, parse_qs(url.query)):
+                        self.reply_json(401, {"ok": False, "error": "open the page with ?token=TOKEN"})
+                    else:
+                        self.reply(200, control.page, "text/html; charset=utf-8")
+                else:
+                    self.reply_json(404, {"ok": False, "error": f"no page {url.path}; try /, /health or POST /action"})
+
+            def do_POST(self):
+                url = urlsplit(self.path)
+                if url.path != "/action":
+                    return self.reply_json(404, {"ok": False, "error": "POST to /action"})
+                if not control.authorised(self.headers, parse_qs(url.query)):
+                    return self.reply_json(401, {"ok": False, "error": "this show needs its token "
+                                                                      "(Authorization: Bearer TOKEN)"})
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_BODY:
+                    return self.reply_json(400, {"ok": False, "error": f"a body of 0 to {MAX_BODY} bytes is expected"})
+                self.reply_json(*control.post_action(self.rfile.read(length)))
+
+        return Handler

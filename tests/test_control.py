@@ -1,0 +1,282 @@
+"""The performer's controls: one address space from keys, OSC and HTTP, on a real running show (real OSC
+packets and HTTP requests over loopback, the control page in a real headless Chromium)."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from live.control.actions import ADDRESSES, Action
+from live.control.bus import ControlBus
+from live.control.state import ShowState, apply
+from live.dream.composite import compose, dimmed, framed_camera
+from live_helpers import scaled
+
+PRESETS = ("block9", "block11")
+
+
+# ---------------------------------------------------------------- the address space, as values
+
+def test_every_address_sets_the_state_and_refuses_bad_values():
+    s = ShowState(presets=PRESETS, max_steps=6)
+    assert apply(s, Action("preset", 2)).preset == 1 and apply(s, Action("preset", "block11")).preset == 1
+    assert apply(s, Action("prev")).preset == 1 and apply(s, Action("next")).preset == 1
+    assert apply(s, Action("strength", "2.5")).strength == 2.5 and apply(s, Action("mix", 0.25)).mix == 0.25
+    assert apply(s, Action("steps", 3)).steps == 3 and apply(s, Action("crossfade", 2)).crossfade_seconds == 2
+    assert apply(s, Action("freeze", 1)).frozen and apply(s, Action("freeze")).frozen
+    assert not apply(apply(s, Action("freeze", 1)), Action("freeze", 0)).frozen
+    assert apply(s, Action("blackout", "1")).blackout and apply(s, Action("bpm", 128)).bpm == 128
+    added = apply(s, Action("objective", " block5 "))
+    assert added.presets == PRESETS + ("block5",) and added.objective == "block5"
+    for name, bad in [("preset", 3), ("preset", 0), ("preset", "block99"), ("strength", "abc"), ("strength", 9),
+                      ("mix", 1.5), ("mix", float("nan")), ("steps", 7), ("freeze", 2), ("bpm", 1000),
+                      ("objective", ""), ("crossfade", -1)]:
+        with pytest.raises(ValueError, match=name):
+            apply(s, Action(name, bad))
+
+
+def test_tap_tempo_follows_the_taps():
+    s = ShowState(presets=PRESETS)
+    for i in range(4):
+        s = apply(s, Action("tap", at=100.0 + 0.5 * i))
+    assert s.bpm == 120.0
+    for i in range(4):  # a pause, then a faster tempo: the old taps are forgotten
+        s = apply(s, Action("tap", at=200.0 + 0.4 * i))
+    assert s.bpm == 150.0
+
+
+def test_a_faders_values_coalesce_and_a_bad_objective_changes_nothing(caplog):
+    def check(text):
+        if not text.startswith("block"):
+            raise ValueError(f"unknown layer '{text}'")
+        return text
+    bus = ControlBus(ShowState(presets=PRESETS), check_objective=check)
+    for i in range(100):
+        bus.post_latest("/live-dream/mix", Action("mix", i / 100, source="osc"))
+    bus.post(Action("objective", "nonsense", source="osc"))
+    with caplog.at_level("WARNING", logger="live-dream"):
+        bus.apply_pending()
+    assert bus.state.mix == 0.99 and bus.state.presets == PRESETS
+    assert "objective from osc ignored: unknown layer 'nonsense'" in caplog.text
+
+
+def test_mix_and_blackout_on_the_composite():
+    camera, source = scaled("astronaut", (320, 240)), scaled("astronaut", (160, 120))
+    dream = np.clip(source.astype(int) + 60, 0, 255).astype(np.uint8)
+    framed = framed_camera(camera, source, (160, 120), (320, 240)).astype(int)
+    dry = compose(dream, source, camera, (320, 240), mix=0.0)
+    half = compose(dream, source, camera, (320, 240), mix=0.5)
+    wet = compose(dream, source, camera, (320, 240), mix=1.0)
+    assert np.array_equal(dry, framed)
+    change = lambda shown: np.abs(shown.astype(int) - framed).mean()
+    assert 0.4 < change(half) / change(wet) < 0.6
+    assert dimmed(wet, 0.0).max() == 0 and np.array_equal(dimmed(wet, 1.0), wet)
+
+
+# ---------------------------------------------------------------- a running show, over loopback
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Show:
+    def __init__(self, tmp, *args):
+        self.osc_port, self.http, self.log = free_port(socket.SOCK_DGRAM), free_port(), tmp / "show.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds", "300",
+             "--size", "160x120", "--osc", str(self.osc_port), "--http", str(self.http), "--log-file", str(self.log),
+             "--set", "live.backend=torch", "--set", "live.presets=" + "; ".join(PRESETS), *args],
+            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if self.health()["frames_shown"] > 0:
+                    return
+            except (OSError, ValueError):
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.3)
+        self.stop()
+        raise AssertionError("the show did not start: " + self.process.stdout.read()[-2000:])
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.http}{path}"
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(self.url("/health"), timeout=5) as reply:
+            return json.load(reply)
+
+    def post(self, body: bytes, token: str | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(self.url("/action"), data=body, method="POST",
+                                         headers={"Authorization": f"Bearer {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                return reply.status, json.load(reply)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def osc(self, address, *values):
+        from pythonosc.udp_client import SimpleUDPClient
+        SimpleUDPClient("127.0.0.1", self.osc_port).send_message(address, list(values))
+
+    def wait_for(self, **expected) -> dict:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            health = self.health()
+            if all(health[k] == v for k, v in expected.items()):
+                return health
+            time.sleep(0.1)
+        raise AssertionError(f"health never showed {expected}: {health}")
+
+    def frames_after(self, frames: int) -> int:
+        """Waits until more than `frames` frames have been shown (the show goes on); the count then."""
+        deadline = time.monotonic() + 20
+        while (shown := self.health()["frames_shown"]) <= frames and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return shown
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.communicate(timeout=60)[0]
+
+
+@pytest.fixture(scope="module")
+def show(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("show")
+    status = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    status.bind(("127.0.0.1", 0))
+    status.settimeout(10)
+    running = Show(tmp, "--osc-status", "127.0.0.1:%d" % status.getsockname()[1])
+    running.status_socket = status
+    yield running
+    output = running.stop()
+    status.close()
+    assert "Traceback" not in output
+
+
+def test_osc_messages_change_the_show_as_health_reports(show):
+    before = show.health()
+    assert before["ok"] and before["source"] == "ok" and before["preset"] == 1 and before["objective"] == "block9"
+    assert {"fps", "latency_ms", "uptime_s", "frames_shown", "backend", "last_error"} <= before.keys()
+    show.osc("/live-dream/strength", 2.5)
+    show.osc("/live-dream/mix", 0.25)
+    show.osc("/live-dream/steps", 2)
+    show.osc("/live-dream/preset", 2)
+    show.osc("/live-dream/freeze", 1)
+    show.osc("/live-dream/bpm", 100.0)
+    after = show.wait_for(strength=2.5, mix=0.25, steps=2, preset=2, objective="block11", frozen=True, bpm=100.0)
+    assert show.frames_after(after["frames_shown"]) > after["frames_shown"]
+    show.osc("/live-dream/freeze", 0)
+    show.osc("/live-dream/objective", "0.5*block6 + block9:3")
+    show.wait_for(frozen=False, objective="0.5*block6 + block9:3", preset=3)
+    frames = show.health()["frames_shown"]
+    assert show.frames_after(frames + 10) > frames + 10  # the new objective is dreamed: no pause, no crash
+    assert show.health()["ok"] and show.health()["last_error"] is None
+
+
+def test_bad_osc_messages_are_logged_and_change_nothing(show):
+    show.osc("/live-dream/mix", 0.5)
+    before = show.wait_for(mix=0.5)
+    show.osc("/live-dream/strength", "loud")
+    show.osc("/live-dream/preset", 99)
+    show.osc("/live-dream/objective", "block99")
+    show.osc("/live-dream/explode", 1)
+    show.osc("/live-dream/mix", 0.1, 0.2)
+    deadline = time.monotonic() + 10
+    while show.log.read_text().count("ignored") < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = show.log.read_text()
+    for line in ["strength from osc ignored", "preset from osc ignored", "objective from osc ignored: unknown layer",
+                 "OSC /live-dream/explode ignored", "OSC /live-dream/mix ignored: one value expected"]:
+        assert line in log
+    show.frames_after(before["frames_shown"] + 5)
+    after = show.health()
+    assert show.process.poll() is None
+    assert {k: after[k] for k in ("strength", "preset", "objective", "mix")} == \
+        {k: before[k] for k in ("strength", "preset", "objective", "mix")}
+
+
+def test_http_actions_and_bad_requests(show):
+    assert show.post(b'{"action": "mix", "value": 0.75}') == (202, {"ok": True, "action": "mix", "value": 0.75})
+    show.wait_for(mix=0.75)
+    for body, why in [(b"{nope", "not JSON"), (b'{"value": 1}', "send {"), (b'{"action": "explode"}', "unknown action"),
+                      (b'{"action": "mix", "value": [1]}', "one number or text"), (b'[1, 2]', "send {")]:
+        code, reply = show.post(body)
+        assert code == 400 and why in reply["error"] and not reply["ok"]
+    code, _ = show.post(b'{"action": "mix", "value": 7}')  # accepted for the bus, refused by it, logged
+    time.sleep(0.5)
+    assert show.health()["mix"] == 0.75 and "mix from http ignored" in show.log.read_text()
+    assert "HTTP POST /action refused: the body is not JSON" in show.log.read_text()
+
+
+def test_the_status_goes_out_over_osc_once_a_second(show):
+    from pythonosc.osc_message import OscMessage
+    seen = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (len(seen) == 9 and seen["/live-dream/status/fps"][0] > 0):
+        message = OscMessage(show.status_socket.recv(65536))
+        seen[message.address] = message.params
+    assert {"/live-dream/status/fps", "/live-dream/status/objective", "/live-dream/status/strength",
+            "/live-dream/status/mix", "/live-dream/status/preset"} <= seen.keys()
+    assert seen["/live-dream/status/fps"][0] > 0
+
+
+def test_the_control_page_in_a_real_browser(show, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium here (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    show.osc("/live-dream/preset", 1)
+    show.wait_for(preset=1)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.goto(show.url("/"))
+        page.wait_for_function("document.getElementById('status').textContent.includes('fps')")
+        page.screenshot(path=str(tmp_path / "control-page.png"))
+        page.click("#next")
+        show.wait_for(preset=2)
+        page.fill("#mix", "0.3")
+        page.dispatch_event("#mix", "input")
+        show.wait_for(mix=0.3)
+        browser.close()
+    assert (tmp_path / "control-page.png").stat().st_size > 5000
+
+
+def test_beyond_this_machine_only_with_a_token(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
+                             "1", "--http", str(free_port()), "--set", "control.http_host=0.0.0.0"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "set control.token" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_with_a_token_actions_need_it(tmp_path):
+    show = Show(tmp_path, "--set", "control.token=s3cret")
+    try:
+        assert show.post(b'{"action": "mix", "value": 0.5}')[0] == 401
+        assert show.post(b'{"action": "mix", "value": 0.5}', token="wrong")[0] == 401
+        assert show.post(b'{"action": "mix", "value": 0.5}', token="s3cret")[0] == 202
+        show.wait_for(mix=0.5)
+        assert show.health()["ok"]  # health stays readable without the token (monitoring)
+    finally:
+        show.stop()
+
+
+def test_the_readme_table_is_the_address_space():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in ADDRESSES:
+        assert f"`/live-dream/{name}" in readme, name
