@@ -6,6 +6,7 @@ import logging
 import os
 import platform
 import statistics
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -112,7 +113,14 @@ def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20
           f"backend {live.backend}, {seconds:.0f} s ...", flush=True)
     e2e_config = replace(config, capture=replace(config.capture, source="demo"),
                          display=replace(config.display, mode="headless"), record=replace(config.record, path=""))
-    summary = run_live(e2e_config, RunOptions(seconds=seconds, profile=profile))
+    probe = ControlProbe()
+    e2e_config = replace(e2e_config, control=replace(config.control, osc_port=probe.port, osc_host="127.0.0.1"))
+    summary = run_live(e2e_config, RunOptions(seconds=seconds, profile=profile, observe=probe.frame_shown))
+    summary["control_latency"] = probe.figures()
+    c = summary["control_latency"]
+    if c["messages"]:
+        print(f"control latency (OSC /live-dream/mix -> first frame shown with it): median {c['median_ms']} ms, "
+              f"p95 {c['p95_ms']} ms over {c['messages']} messages; frame time median {c['frame_ms']} ms")
     if profile:
         print(f"{'stage':<12} {'median ms':>9} {'p95 ms':>9}  (one frame; capture, dream and display overlap)")
         for stage, figures in summary["profile"].items():
@@ -123,3 +131,48 @@ def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20
         write_json(json_path, result)
         print(f"wrote {json_path}")
     return result
+
+
+class ControlProbe:
+    """Control latency: sends an OSC /live-dream/mix value twice a second to the running show and times
+    each to the first frame shown with it."""
+
+    def __init__(self):
+        import socket
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.sent: dict[float, float] = {}  # value -> when it was sent
+        self.latencies: list[float] = []
+        self.shown_at: list[float] = []
+        self._thread = None
+        self._stop = threading.Event()
+
+    def frame_shown(self, state, now: float) -> None:
+        self.shown_at.append(now)
+        if self._thread is None:  # frames flow: start sending
+            self._thread = threading.Thread(target=self._send, name="control-probe", daemon=True)
+            self._thread.start()
+        sent = self.sent.pop(round(state.mix, 3), None)
+        if sent is not None:
+            self.latencies.append(now - sent)
+
+    def _send(self) -> None:
+        from pythonosc.udp_client import SimpleUDPClient
+        client = SimpleUDPClient("127.0.0.1", self.port)
+        i = 0
+        while not self._stop.is_set():
+            value = round(0.5 + 0.01 * (i % 40 + 1), 3)  # never the same value twice in a row
+            self.sent = {value: time.perf_counter()}  # an unanswered value is dropped, not counted late
+            client.send_message("/live-dream/mix", value)
+            i += 1
+            self._stop.wait(0.5)
+
+    def figures(self) -> dict:
+        self._stop.set()
+        ms = [1000 * t for t in self.latencies]
+        frames = [1000 * (b - a) for a, b in zip(self.shown_at, self.shown_at[1:])]
+        if not ms:
+            return {"messages": 0}
+        return {"messages": len(ms), "median_ms": round(statistics.median(ms), 1), "p95_ms": round(p95(ms), 1),
+                "frame_ms": round(statistics.median(frames), 1) if frames else None}

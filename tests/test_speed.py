@@ -292,3 +292,6 @@ def test_bench_prints_and_writes_its_figures(tmp_path):
     e2e = data["end_to_end"]
     assert e2e["shown"] > 0 and e2e["fps"] > 0 and e2e["latency_ms_median"] > 0
     assert {"capture", "preprocess", "flow", "steps", "upscale"} <= set(e2e["profile"])
+    control = e2e["control_latency"]  # real OSC packets over loopback, timed to the first frame shown with them
+    assert "control latency" in result.stdout and control["messages"] >= 3
+    assert 0 < control["median_ms"] <= control["p95_ms"] and control["frame_ms"] > 0
