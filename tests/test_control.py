@@ -280,3 +280,38 @@ def test_the_readme_table_is_the_address_space():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for name in ADDRESSES:
         assert f"`/live-dream/{name}" in readme, name
+
+
+# ---------------------------------------------------------------- crossfades
+
+def test_a_preset_change_with_a_crossfade_morphs_from_one_objective_to_the_other():
+    from live.control.state import fade_weight
+    from live.show.crossfade import Crossfade
+    s = apply(ShowState(presets=PRESETS, crossfade_seconds=2.0), Action("next", at=10.0))
+    assert s.objective == "block11" and s.fade_from == "block9"
+    assert fade_weight(s, 10.0) == 0 and fade_weight(s, 11.0) == 0.5 and fade_weight(s, 13.0) == 1
+    fade, picks = Crossfade(), []
+    for frame in range(90):  # 3 s at 30 fps: a 2 s fade, then the new objective alone
+        picks.append(fade.objective(s, 10.0 + frame / 30) == "block11")
+    thirds = [sum(picks[i:i + 20]) / 20 for i in (0, 20, 40)]
+    assert thirds[0] < 0.3 < thirds[1] < 0.7 < thirds[2] and all(picks[60:])  # the new one's share grows
+    assert apply(ShowState(presets=PRESETS), Action("next")).fade_from is None  # no crossfade: a cut
+
+
+def test_no_frame_time_spike_during_crossfades(tmp_path):
+    """The timed cycle crossfading presets over 0.8 s every 1.2 s on a real pipeline: no frame takes more
+    than twice the median (each frame is still one step of one objective)."""
+    from live.config import load_config
+    from live.show.pipeline import RunOptions, run_live
+    shown = []
+    config = load_config(None, {"display.mode": "headless", "capture.source": "demo", "live.width": 160,
+                                "live.height": 120, "live.presets": "block9; block11; class:jellyfish",
+                                "live.backend": "torch", "live.cycle_seconds": 1.2, "live.crossfade_seconds": 0.8,
+                                "record.path": ""})
+    summary = run_live(config, RunOptions(seconds=6, observe=lambda state, now: shown.append((now, state))))
+    assert summary["timed_preset_changes"] >= 3
+    from live.control.state import fade_weight
+    gaps = [(b - a, fade_weight(state, b) < 1) for (a, _), (b, state) in zip(shown, shown[1:])]
+    median = float(np.median([g for g, _ in gaps]))
+    during = [g for g, fading in gaps if fading]
+    assert len(during) > 20 and max(during) <= 2 * median, (median, sorted(during)[-5:])

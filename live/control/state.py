@@ -26,6 +26,8 @@ class ShowState:
     crossfade_seconds: float = 0.0
     bpm: float = 120.0
     taps: tuple[float, ...] = ()
+    fade_from: str | None = None  # the objective a crossfade started from (None: no fade)
+    fade_started: float = 0.0  # when it started (time.monotonic)
 
     @property
     def objective(self) -> str:
@@ -35,6 +37,20 @@ class ShowState:
 def apply(state: ShowState, action: Action, check_objective=lambda text: text) -> ShowState:
     """The state after `action` (ValueError, with the reason, if its value is bad); effects (snapshot,
     quit, ...) leave it as it is. `check_objective` parses an objective's text (ValueError if it cannot)."""
+    new = _applied(state, action, check_objective)
+    if new.objective != state.objective and state.crossfade_seconds > 0:  # the dream morphs into the new one
+        new = replace(new, fade_from=state.objective, fade_started=action.at)
+    return new
+
+
+def fade_weight(state: ShowState, now: float) -> float:
+    """How far the crossfade into the current objective has come: 0 at its start, 1 when done (or none)."""
+    if state.fade_from is None or state.crossfade_seconds <= 0:
+        return 1.0
+    return min(max((now - state.fade_started) / state.crossfade_seconds, 0.0), 1.0)
+
+
+def _applied(state: ShowState, action: Action, check_objective) -> ShowState:
     name, value = action.name, action.value
     if name == "next":
         return replace(state, preset=(state.preset + 1) % len(state.presets))

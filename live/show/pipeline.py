@@ -110,8 +110,9 @@ class Show:
                                   loop=c.loop)
         stack.callback(self.source.close)
         self.dreamer = build_dreamer(self.config)
-        self.bus = ControlBus(ShowState(presets=tuple(self.dreamer.texts), steps=live.steps,
-                                        max_steps=live.max_steps), check_objective=self.dreamer.check_objective)
+        self.bus = ControlBus(ShowState(presets=tuple(self.dreamer.texts), steps=live.steps, max_steps=live.max_steps,
+                                        crossfade_seconds=live.crossfade_seconds),
+                              check_objective=self.dreamer.check_objective)
         self.tuner = build_tuner(self.config)
         inbox, self.outbox = LatestSlot(), LatestSlot()
         self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and isinstance(self.source, CameraSource),

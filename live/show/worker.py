@@ -21,6 +21,7 @@ from live.dream.temporal import TemporalDreamer
 from live.imageio import fit_cover
 from live.profiling import NO_PROFILE, Profile
 from live.dreamer import Dreamer
+from live.show.crossfade import Crossfade
 from live.show.slots import Frame, LatestSlot
 from live.show.tuner import Tuner
 
@@ -58,12 +59,13 @@ class DreamWorker:
         self.resets = 0  # dreams restarted because they were not finite
         self.last_failure: str | None = None  # the last frame skipped, and why (for /health)
         self._state = bus.state  # the state this frame is dreamed with
+        self.crossfade = Crossfade()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
     def _dream(self, image: np.ndarray) -> np.ndarray:
         s = self._state
-        preset = self.dreamer.preset_for(s.objective)
+        preset = self.dreamer.preset_for(self.crossfade.objective(s, time.monotonic()))
         with self.profile.stage("steps"):
             return self.dreamer.run(image, preset, s.steps, s.strength)
 
@@ -109,7 +111,8 @@ class DreamWorker:
                 last_seq = frame.seq
                 t0 = time.perf_counter()
                 previous, self._state = self._state, self.bus.state
-                if (previous.objective, previous.strength) != (self._state.objective, self._state.strength):
+                if ((previous.objective, previous.strength) != (self._state.objective, self._state.strength)
+                        or Crossfade.fading(self._state, time.monotonic())):
                     self.temporal.wake()  # a settled dream would take seconds to follow the change
                 try:
                     if self._state.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
