@@ -130,6 +130,14 @@ class RecordConfig:
 
 
 @dataclass(frozen=True)
+class BeatConfig:
+    bpm: float = setting(120.0, _range(20.0, 300.0))  # the tempo at start (tap tempo and /live-dream/bpm change it)
+    pulse: str = setting("none", _choice("none", "strength", "mix"))  # what pulses on the beat
+    shape: str = setting("decay", _choice("decay", "sine", "square"))  # decay: a hit on each beat
+    depth: float = setting(0.5, _range(0.0, 1.0))  # how far the pulse dips between beats (1: to nothing)
+
+
+@dataclass(frozen=True)
 class ControlConfig:
     osc_port: int = setting(0, _range(0, 65535))  # receive OSC on this UDP port; 0 = off
     osc_host: str = "127.0.0.1"  # OSC has no authentication: another address exposes the show to that network
@@ -150,6 +158,7 @@ class Config:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    beat: BeatConfig = field(default_factory=BeatConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

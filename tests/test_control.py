@@ -315,3 +315,32 @@ def test_no_frame_time_spike_during_crossfades(tmp_path):
     median = float(np.median([g for g, _ in gaps]))
     during = [g for g, fading in gaps if fading]
     assert len(during) > 20 and max(during) <= 2 * median, (median, sorted(during)[-5:])
+
+
+# ---------------------------------------------------------------- the beat
+
+def test_the_pulse_follows_the_tempo_and_the_downbeat_follows_the_taps():
+    from live.control import beat
+    s = ShowState(presets=PRESETS, bpm=120.0)  # a beat every 0.5 s
+    assert beat.factor(s, 0.0, 0.0, "decay", 0.5) == 1.0  # on the beat: full
+    assert beat.factor(s, 0.2, 0.0, "square", 0.5) == 1.0 and beat.factor(s, 0.3, 0.0, "square", 0.5) == 0.5
+    assert beat.factor(s, 0.25, 0.0, "sine", 1.0) == pytest.approx(0.0, abs=1e-9)  # half way: the trough
+    assert beat.factor(s, 0.5, 0.0, "sine", 1.0) == pytest.approx(1.0)  # the next beat
+    assert beat.factor(s, 0.3, 0.0, "decay", 0.0) == 1.0  # depth 0: no pulse
+    decay = [beat.factor(s, t / 100, 0.0, "decay", 1.0) for t in range(50)]
+    assert all(a > b for a, b in zip(decay, decay[1:]))  # falls off after each hit
+    tapped = apply(s, Action("tap", at=10.1))  # the downbeat moves to the tap
+    assert beat.phase(tapped, 10.1, 0.0) == 0.0 and beat.phase(s, 10.1, 0.0) == pytest.approx(0.2)
+
+
+def test_a_mix_pulse_on_a_real_show_takes_the_dream_away_between_beats(tmp_path):
+    """Square pulses of depth 1 on the mix: half of each beat shows the camera alone, so the dream's
+    strength over the run halves."""
+    from live.config import load_config
+    from live.show.pipeline import RunOptions, run_live
+    base = {"display.mode": "headless", "capture.source": "demo", "live.width": 160, "live.height": 120,
+            "live.presets": "block9", "live.backend": "torch", "record.path": "", "dream.seed": 0}
+    steady = run_live(load_config(None, base), RunOptions(seconds=5, measure=True))
+    pulsed = run_live(load_config(None, {**base, "beat.pulse": "mix", "beat.shape": "square", "beat.depth": 1.0,
+                                         "beat.bpm": 90.0}), RunOptions(seconds=5, measure=True))
+    assert 0.3 < pulsed["strength"] / steady["strength"] < 0.7, (steady["strength"], pulsed["strength"])

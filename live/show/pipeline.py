@@ -16,6 +16,7 @@ from typing import Callable
 
 from live.config import Config
 from live.control.actions import Action
+from live.control import beat
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status
 from live.control.osc import OscInput, OscStatus
@@ -111,14 +112,15 @@ class Show:
         stack.callback(self.source.close)
         self.dreamer = build_dreamer(self.config)
         self.bus = ControlBus(ShowState(presets=tuple(self.dreamer.texts), steps=live.steps, max_steps=live.max_steps,
-                                        crossfade_seconds=live.crossfade_seconds),
+                                        crossfade_seconds=live.crossfade_seconds, bpm=self.config.beat.bpm),
                               check_objective=self.dreamer.check_objective)
         self.tuner = build_tuner(self.config)
         inbox, self.outbox = LatestSlot(), LatestSlot()
         self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and isinstance(self.source, CameraSource),
                                      profile=self.profile)
         self.worker = DreamWorker(self.dreamer, self.config.temporal, (live.width, live.height), inbox,
-                                  self.outbox, self.bus, self.tuner, self.profile)
+                                  self.outbox, self.bus, self.tuner, self.profile,
+                                  strength_pulse=lambda state: self.pulse("strength", state))
         log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", self.source.description,
                  self.dreamer.spec.name, live.width, live.height, live.steps, self.worker.status.backend)
         for output in self.outputs:
@@ -169,7 +171,7 @@ class Show:
             size = self.outputs[0].size if self.outputs else item.image.shape[1::-1]
             state = self.bus.state
             shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite,
-                            state.mix)
+                            state.mix * self.pulse("mix", state))
             shown = dimmed(shown, self._light(state.blackout))
         self.last_image = shown
         status = self.status()
@@ -210,6 +212,11 @@ class Show:
         if self.status_out and time.monotonic() >= self.next_status:
             self.status_out.send(self.health())
             self.next_status = time.monotonic() + 1.0
+
+    def pulse(self, parameter: str, state: ShowState) -> float:
+        """The beat's factor on `parameter` now (1 unless the beat pulses it)."""
+        b = self.config.beat
+        return beat.factor(state, time.monotonic(), self.started, b.shape, b.depth) if b.pulse == parameter else 1.0
 
     def _light(self, blackout: bool) -> float:
         """The blackout fade: the light moves towards 0 (blackout) or 1 by the time since the last frame."""

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ import torch
 from live.config import TemporalSettings
 from live.control.actions import Action
 from live.control.bus import ControlBus
+from live.control.state import ShowState
 from live.dream.temporal import TemporalDreamer
 from live.imageio import fit_cover
 from live.profiling import NO_PROFILE, Profile
@@ -47,7 +49,7 @@ class WorkerStatus:
 class DreamWorker:
     def __init__(self, dreamer: Dreamer, temporal: TemporalSettings, size: tuple[int, int],
                  inbox: LatestSlot, outbox: LatestSlot, bus: ControlBus, tuner: Tuner | None = None,
-                 profile: Profile = NO_PROFILE):
+                 profile: Profile = NO_PROFILE, strength_pulse: Callable[[ShowState], float] = lambda state: 1.0):
         self.dreamer, self.inbox, self.outbox, self.bus = dreamer, inbox, outbox, bus
         self.tuner, self.profile = tuner, profile
         self.size = size  # this thread's own: written nowhere else
@@ -60,6 +62,7 @@ class DreamWorker:
         self.last_failure: str | None = None  # the last frame skipped, and why (for /health)
         self._state = bus.state  # the state this frame is dreamed with
         self.crossfade = Crossfade()
+        self.strength_pulse = strength_pulse  # the beat's factor on the strength (1: no pulse)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
@@ -67,7 +70,7 @@ class DreamWorker:
         s = self._state
         preset = self.dreamer.preset_for(self.crossfade.objective(s, time.monotonic()))
         with self.profile.stage("steps"):
-            return self.dreamer.run(image, preset, s.steps, s.strength)
+            return self.dreamer.run(image, preset, s.steps, s.strength * self.strength_pulse(s))
 
     def start(self):
         self._thread.start()
