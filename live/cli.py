@@ -43,6 +43,7 @@ RUN_FLAGS = NETWORK_FLAGS + [
     ("--osc", "control.osc_port", "receive OSC control messages on this UDP port (127.0.0.1)"),
     ("--osc-status", "control.status_to", "send the status over OSC once a second to HOST:PORT"),
     ("--http", "control.http_port", "serve /health, /action and the control page on this port (127.0.0.1)"),
+    ("--midi", "midi.port", "a MIDI input port (name, part of it, or auto); mapping in [midi]"),
 ]
 RENDER_FLAGS = NETWORK_FLAGS + [
     ("--steps", "live.steps", "gradient steps per frame"),

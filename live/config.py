@@ -138,6 +138,14 @@ class BeatConfig:
 
 
 @dataclass(frozen=True)
+class MidiConfig:
+    port: str = ""  # a MIDI input: its name or part of it, or "auto" (the first); "" = no MIDI
+    cc: str = ""  # knobs and faders: "CC: action low..high; ...", e.g. "1: strength 0.05..4; 7: mix 0..1"
+    notes: str = ""  # pads and keys: "NOTE: action; ...", e.g. "36: next; 37: prev; 38: freeze"
+    learned_file: str = "midi-learned.json"  # what learn mode maps is kept here ("" = not kept)
+
+
+@dataclass(frozen=True)
 class ControlConfig:
     osc_port: int = setting(0, _range(0, 65535))  # receive OSC on this UDP port; 0 = off
     osc_host: str = "127.0.0.1"  # OSC has no authentication: another address exposes the show to that network
@@ -159,6 +167,7 @@ class Config:
     record: RecordConfig = field(default_factory=RecordConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     beat: BeatConfig = field(default_factory=BeatConfig)
+    midi: MidiConfig = field(default_factory=MidiConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

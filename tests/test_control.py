@@ -298,27 +298,6 @@ def test_a_preset_change_with_a_crossfade_morphs_from_one_objective_to_the_other
     assert apply(ShowState(presets=PRESETS), Action("next")).fade_from is None  # no crossfade: a cut
 
 
-def test_no_frame_time_spike_during_crossfades(tmp_path):
-    """The timed cycle crossfading presets over 0.8 s every 1.2 s on a real pipeline: no frame takes more
-    than twice the median (each frame is still one step of one objective)."""
-    from live.config import load_config
-    from live.show.pipeline import RunOptions, run_live
-    shown = []
-    config = load_config(None, {"display.mode": "headless", "capture.source": "demo", "live.width": 160,
-                                "live.height": 120, "live.presets": "block9; block11; class:jellyfish",
-                                "live.backend": "torch", "live.cycle_seconds": 1.2, "live.crossfade_seconds": 0.8,
-                                "record.path": ""})
-    summary = run_live(config, RunOptions(seconds=6, observe=lambda state, now: shown.append((now, state))))
-    assert summary["timed_preset_changes"] >= 3
-    from live.control.state import fade_weight
-    gaps = [(b - a, fade_weight(state, b) < 1) for (a, _), (b, state) in zip(shown, shown[1:])]
-    median = float(np.median([g for g, _ in gaps]))
-    during = [g for g, fading in gaps if fading]
-    assert len(during) > 20 and max(during) <= 2 * median, (median, sorted(during)[-5:])
-
-
-# ---------------------------------------------------------------- the beat
-
 def test_the_pulse_follows_the_tempo_and_the_downbeat_follows_the_taps():
     from live.control import beat
     s = ShowState(presets=PRESETS, bpm=120.0)  # a beat every 0.5 s
@@ -333,14 +312,55 @@ def test_the_pulse_follows_the_tempo_and_the_downbeat_follows_the_taps():
     assert beat.phase(tapped, 10.1, 0.0) == 0.0 and beat.phase(s, 10.1, 0.0) == pytest.approx(0.2)
 
 
-def test_a_mix_pulse_on_a_real_show_takes_the_dream_away_between_beats(tmp_path):
-    """Square pulses of depth 1 on the mix: half of each beat shows the camera alone, so the dream's
-    strength over the run halves."""
-    from live.config import load_config
-    from live.show.pipeline import RunOptions, run_live
-    base = {"display.mode": "headless", "capture.source": "demo", "live.width": 160, "live.height": 120,
-            "live.presets": "block9", "live.backend": "torch", "record.path": "", "dream.seed": 0}
-    steady = run_live(load_config(None, base), RunOptions(seconds=5, measure=True))
-    pulsed = run_live(load_config(None, {**base, "beat.pulse": "mix", "beat.shape": "square", "beat.depth": 1.0,
-                                         "beat.bpm": 90.0}), RunOptions(seconds=5, measure=True))
-    assert 0.3 < pulsed["strength"] / steady["strength"] < 0.7, (steady["strength"], pulsed["strength"])
+def test_midi_knobs_and_pads_map_to_actions_and_learn_mode_maps_by_touch(tmp_path):
+    mido = pytest.importorskip("mido", reason="pip install -e '.[midi]'")
+    from live.control.midi import MidiMap
+    learned = tmp_path / "midi-learned.json"
+    mapping = MidiMap("7: mix 0..1; 1: strength 0.05..4; 2: steps 0..6", "36: next; 38: freeze", str(learned))
+    act = lambda message: mapping.action(message)
+    key, action = act(mido.Message("control_change", control=7, value=127))
+    assert (key, action.name, action.value, action.source) == ("cc7", "mix", 1.0, "midi")
+    assert act(mido.Message("control_change", control=7, value=0))[1].value == 0.0
+    assert act(mido.Message("control_change", control=2, value=64))[1].value == 3  # steps are whole
+    assert act(mido.Message("note_on", note=36, velocity=100))[1].name == "next"
+    assert act(mido.Message("note_on", note=36, velocity=0)) is None  # a note-off in disguise
+    assert act(mido.Message("control_change", control=99, value=5)) is None
+    mapping.learn("crossfade")  # touch a control (the page's learn button, or /live-dream/learn crossfade) ...
+    key, action = act(mido.Message("control_change", control=21, value=127))  # ... then move a knob
+    assert (key, action.name, action.value) == ("cc21", "crossfade", 10.0)
+    mapping.learn("tap")
+    assert act(mido.Message("note_on", note=40, velocity=90))[1].name == "tap"
+    again = MidiMap("", "", str(learned))  # kept across a restart
+    assert again.knobs[21].action == "crossfade" and again.pads[40] == "tap"
+    with pytest.raises(ValueError, match="learn needs an action"):
+        mapping.learn("explode")
+
+
+def test_bad_midi_settings_and_no_midi_system_are_one_line(tmp_path):
+    for args, expected in [(["--set", "midi.port=auto", "--set", "midi.cc=7 mix"], "midi.cc '7 mix' must look like"),
+                           (["--set", "midi.port=auto", "--set", "midi.notes=36: explode"], "midi.notes '36: explode'")]:
+        result = subprocess.run([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless",
+                                 "--seconds", "1", *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+    # without the extra: one line naming it (mido hidden from this process)
+    hide = "import sys; sys.modules['mido'] = None; from live.cli import main; sys.exit(main())"
+    result = subprocess.run([sys.executable, "-c", hide, "run", "--source", "demo", "--headless", "--seconds", "1",
+                             "--midi", "auto", "--size", "96x64"], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300)
+    assert result.returncode == 2 and "pip install -e '.[midi]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_virtual_midi_port_drives_a_real_show(tmp_path):
+    mido = pytest.importorskip("mido", reason="pip install -e '.[midi]'")
+    try:
+        port = mido.open_output("live-dream-test", virtual=True)
+    except Exception as exc:  # no ALSA sequencer (/dev/snd/seq), CoreMIDI or rtmidi here
+        pytest.skip(f"no virtual MIDI port on this machine: {str(exc).splitlines()[0]}")
+    with port:
+        show = Show(tmp_path, "--midi", "live-dream-test", "--set", "midi.cc=7: mix 0..1",
+                    "--set", "midi.learned_file=")
+        try:
+            port.send(mido.Message("control_change", control=7, value=0))
+            show.wait_for(mix=0.0)
+        finally:
+            show.stop()

@@ -24,6 +24,7 @@ ADDRESSES = {
     "tap": ("", "tap tempo: the beat follows your taps"),
     "bpm": ("20..300", "tempo in beats per minute"),
     "snapshot": ("", "save the shown frame as a PNG"),
+    "learn": ("action", "MIDI learn: the next knob or pad touched controls this action"),
 }
 # Only from the machine's own keyboard and the show itself.
 LOCAL = {
@@ -34,7 +35,7 @@ LOCAL = {
 }
 ACTIONS = {**{name: what for name, (_, what) in ADDRESSES.items()}, **LOCAL}
 # Carried out by the show's owner (or the window), not by changing the state.
-EFFECTS = {"snapshot", "quit", "fullscreen", "hud"}
+EFFECTS = {"snapshot", "quit", "fullscreen", "hud", "learn"}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from live.errors import UserError
 log = logging.getLogger("live-dream")
 PREFIX = "/live-dream/"
 # Actions without a value, or a one-off (tap, snapshot, next): every message counts, in order.
-EVERY_MESSAGE = {"next", "prev", "tap", "snapshot", "objective", "preset", "freeze", "blackout"}
+EVERY_MESSAGE = {"next", "prev", "tap", "snapshot", "objective", "preset", "freeze", "blackout", "learn"}
 
 
 def parse_host_port(text: str, what: str) -> tuple[str, int]:

@@ -19,6 +19,7 @@ from live.control.actions import Action
 from live.control import beat
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status
+from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput, OscStatus
 from live.control.web import WebControl, check_binding
 from live.dream.composite import compose, dimmed, framed_camera
@@ -99,6 +100,8 @@ class Show:
         if control.http_port:  # before anything starts: a binding that needs a token is one line at once
             check_binding(control.http_host, control.token)
         self.status_out = OscStatus(control.status_to) if control.status_to else None
+        m = config.midi  # the mapping is checked before anything starts; the port is opened in start()
+        self.midi_map, self.midi = (MidiMap(m.cc, m.notes, m.learned_file) if m.port else None), None
         self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
         self.next_status = time.monotonic() + 1.0
         self._health: dict = {}
@@ -137,6 +140,9 @@ class Show:
         control = self.config.control
         if control.osc_port:
             stack.callback(OscInput(self.bus, control.osc_host, control.osc_port).start().close)
+        if self.midi_map:
+            self.midi = MidiInput(self.bus, self.midi_map, self.config.midi.port).start()
+            stack.callback(self.midi.close)
         if control.http_port:
             stack.callback(WebControl(self.bus, self.health, control.http_host, control.http_port,
                                       control.token).start().close)
@@ -204,6 +210,12 @@ class Show:
         for effect in self.bus.apply_pending():
             if effect.name == "quit":
                 self.quit = True
+            elif effect.name == "learn":
+                try:
+                    self.midi.mapping.learn(effect.value) if self.midi else log.warning(
+                        "learn ignored: no MIDI input (set midi.port or --midi PORT)")
+                except ValueError as exc:
+                    log.warning("learn ignored: %s", exc)
             elif effect.name == "snapshot" and self.last_image is not None:
                 try:
                     log.info("snapshot: %s", write_snapshot(self.config.record.snapshot_dir, self.last_image))
