@@ -17,6 +17,7 @@ from live.config import Config, DreamSettings
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Objective, parse_objective
 from live.dream.zoo import NetworkSpec, build_network, get_spec
+from live.control.scenes import objective_of
 from live.errors import UserError
 from live.engine import check_dream_size, load_guide, pick_device
 
@@ -113,6 +114,12 @@ def presets_for(config: Config) -> list[str]:
     return first + [p for p in config.live.presets if p not in first]
 
 
+def objectives_of(presets: list[str]) -> list[str]:
+    """The objectives of these presets (scenes), each once."""
+    objectives = [objective_of(p) for p in presets]
+    return [o for i, o in enumerate(objectives) if o not in objectives[:i]]
+
+
 def build_dreamer(config: Config) -> Dreamer:
     """The network with its presets, each preset's backend ready (exports and measurements happen here)."""
     spec = get_spec(config.network.name)
@@ -120,7 +127,8 @@ def build_dreamer(config: Config) -> Dreamer:
     device = pick_device(config.network.device)
     live = config.live
     check_dream_size((live.width, live.height), device)
-    dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device), presets_for(config),
+    dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device),
+                      objectives_of(presets_for(config)),
                       replace(config.dream, step_size=live.step_size), device, guide, config.dream.seed,
                       backend=live.backend, precision=live.precision)
     dreamer.prepare((live.width, live.height), live.steps)

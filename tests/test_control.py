@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -364,3 +365,29 @@ def test_a_virtual_midi_port_drives_a_real_show(tmp_path):
             show.wait_for(mix=0.0)
         finally:
             show.stop()
+
+
+# ---------------------------------------------------------------- scenes
+
+def test_a_scene_brings_its_numbers_and_a_crossfade_moves_them_as_the_dream_morphs():
+    from live.control.state import blended
+    scenes = ("block9", "class:jellyfish | strength=2 mix=0.5 steps=3", "block11 | mix=1")
+    s = ShowState(presets=scenes, max_steps=6, strength=1.0, mix=1.0, steps=1)
+    cut = apply(s, Action("next", at=5.0))
+    assert (cut.objective, cut.strength, cut.mix, cut.steps) == ("class:jellyfish", 2.0, 0.5, 3)
+    assert apply(cut, Action("next")).strength == 2.0  # a scene without strength keeps the current one
+    assert apply(s, Action("preset", "class:jellyfish")).preset == 1  # by its objective, too
+    fading = apply(replace(s, crossfade_seconds=2.0), Action("next", at=5.0))
+    assert blended(fading, 5.0) == (1.0, 1.0, 1.0)  # the old scene's numbers at the start
+    assert blended(fading, 6.0) == pytest.approx((1.5, 0.75, 2.0))  # half way
+    assert blended(fading, 7.5) == (2.0, 0.5, 3.0)  # the new scene's once it is done
+    again = apply(fading, Action("prev", at=6.0))  # reversed mid-fade: starts from where the numbers are
+    assert again.fade_numbers == pytest.approx((1.5, 0.75, 2.0)) and again.objective == "block9"
+
+
+def test_a_bad_scene_is_one_line_at_start(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
+                             "1", "--set", "live.presets=block9; block11 | strength=loud"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "strength must be a number from 0.05 to 8, got 'loud'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

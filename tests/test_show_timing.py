@@ -12,7 +12,7 @@ def test_no_frame_time_spike_during_crossfades(tmp_path):
     shown = []
     # 320x240: the dream, not the camera, sets the pace here, so a fade that cost more per frame would show
     config = load_config(None, {"display.mode": "headless", "capture.source": "demo", "live.width": 320,
-                                "live.height": 240, "live.presets": "block9; block11; class:jellyfish",
+                                "live.height": 240, "live.presets": "block9; block11 | strength=1.5 mix=0.7; class:jellyfish | strength=0.8",
                                 "live.backend": "torch", "live.cycle_seconds": 1.2, "live.crossfade_seconds": 0.8,
                                 "record.path": ""})
     summary = run_live(config, RunOptions(seconds=6, observe=lambda state, now: shown.append((now, state))))

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, replace
 
 from live.control.actions import Action
+from live.control.scenes import objective_of, parse_scene
 
 MAX_STRENGTH, MIN_STRENGTH = 8.0, 0.05
 MIN_BPM, MAX_BPM = 20.0, 300.0
@@ -15,7 +16,7 @@ TAPS_KEPT, TAP_GAP_S = 4, 2.0  # tap tempo: the last taps no more than this far 
 
 @dataclass(frozen=True)
 class ShowState:
-    presets: tuple[str, ...] = ("block9",)  # the objective presets, as text
+    presets: tuple[str, ...] = ("block9",)  # the presets (scenes), as text: "objective [| strength=N mix=N steps=N]"
     preset: int = 0
     strength: float = 1.0  # multiplies the step size
     mix: float = 1.0  # 0: the camera, 1: the full dream
@@ -28,19 +29,37 @@ class ShowState:
     taps: tuple[float, ...] = ()
     fade_from: str | None = None  # the objective a crossfade started from (None: no fade)
     fade_started: float = 0.0  # when it started (time.monotonic)
+    fade_numbers: tuple[float, float, float] | None = None  # strength, mix, steps when it started
 
     @property
     def objective(self) -> str:
-        return self.presets[self.preset]
+        return objective_of(self.presets[self.preset])
 
 
 def apply(state: ShowState, action: Action, check_objective=lambda text: text) -> ShowState:
     """The state after `action` (ValueError, with the reason, if its value is bad); effects (snapshot,
     quit, ...) leave it as it is. `check_objective` parses an objective's text (ValueError if it cannot)."""
     new = _applied(state, action, check_objective)
+    if new.preset != state.preset or new.presets != state.presets:
+        scene = parse_scene(new.presets[new.preset])
+        new = replace(new, strength=state.strength if scene.strength is None else scene.strength,
+                      mix=state.mix if scene.mix is None else scene.mix,
+                      steps=state.steps if scene.steps is None else min(scene.steps, state.max_steps))
     if new.objective != state.objective and state.crossfade_seconds > 0:  # the dream morphs into the new one
-        new = replace(new, fade_from=state.objective, fade_started=action.at)
+        w = fade_weight(state, action.at)  # a change mid-fade starts from where the numbers are now
+        new = replace(new, fade_from=state.objective, fade_started=action.at,
+                      fade_numbers=blended(state, action.at) if w < 1 else (state.strength, state.mix, state.steps))
     return new
+
+
+def blended(state: ShowState, now: float) -> tuple[float, float, float]:
+    """Strength, mix and steps as they are at `now`: moving from the old scene's to the new one's during a
+    crossfade (steps as a number: round it where whole steps are needed)."""
+    target = (state.strength, state.mix, float(state.steps))
+    if state.fade_numbers is None:
+        return target
+    w = fade_weight(state, now)
+    return tuple(a + (b - a) * w for a, b in zip(state.fade_numbers, target))
 
 
 def fade_weight(state: ShowState, now: float) -> float:
@@ -94,8 +113,8 @@ def _applied(state: ShowState, action: Action, check_objective) -> ShowState:
         if not isinstance(value, str) or not value.strip():
             raise ValueError("objective needs a text, e.g. block9 or 0.7*block8 + 0.3*block11")
         text = check_objective(value.strip())
-        if text in state.presets:
-            return replace(state, preset=state.presets.index(text))
+        if text in [objective_of(p) for p in state.presets]:
+            return replace(state, preset=[objective_of(p) for p in state.presets].index(text))
         return replace(state, presets=state.presets + (text,), preset=len(state.presets))
     return state
 
@@ -119,8 +138,10 @@ def _switch(name: str, value, current: bool) -> bool:
 
 
 def _preset_index(state: ShowState, value) -> int:
-    if isinstance(value, str) and value.strip() in state.presets:
-        return state.presets.index(value.strip())
+    names = [objective_of(p) for p in state.presets]
+    if isinstance(value, str) and value.strip() in state.presets + tuple(names):
+        return (state.presets.index(value.strip()) if value.strip() in state.presets
+                else names.index(value.strip()))
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -20,7 +20,7 @@ from live.config import Config
 from live.dream.composite import add_residual
 from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
-from live.dreamer import build_dreamer, presets_for
+from live.dreamer import build_dreamer, objectives_of, presets_for
 from live.errors import UserError
 from live.files import atomic_output, check_output
 from live.outputs.recorder import RECORD_SUFFIXES
@@ -73,7 +73,7 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
     audio_in = container.streams.audio[0] if container.streams.audio else None
     width, height = video_in.codec_context.width, video_in.codec_context.height
     small = dream_size(config, (width, height), size_given)
-    first = presets_for(config)[0]  # a render dreams one objective: prepare only that one
+    first = objectives_of(presets_for(config))[0]  # a render dreams one objective: prepare only that one
     config = replace(config, network=replace(config.network, objective=first),
                      live=replace(config.live, width=small[0], height=small[1], presets=(first,)))
     dreamer = build_dreamer(config)

@@ -18,7 +18,7 @@ from live.config import Config
 from live.control.actions import Action
 from live.control import beat
 from live.control.bus import ControlBus
-from live.control.state import ShowState, Status
+from live.control.state import ShowState, Status, blended
 from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput, OscStatus
 from live.control.web import WebControl, check_binding
@@ -31,7 +31,8 @@ from live.outputs.snapshots import write_snapshot
 from live.outputs.window import screen_available
 from live.profiling import Profile
 from live.show.capture import CaptureThread
-from live.dreamer import build_dreamer
+from live.control.scenes import parse_scene
+from live.dreamer import build_dreamer, presets_for
 from live.show.slots import LatestSlot
 from live.show.stats import RunStats, format_summary
 from live.show.tuner import Setting, Tuner, ladder
@@ -100,6 +101,9 @@ class Show:
         if control.http_port:  # before anything starts: a binding that needs a token is one line at once
             check_binding(control.http_host, control.token)
         self.status_out = OscStatus(control.status_to) if control.status_to else None
+        self.presets = tuple(presets_for(config))
+        for preset in self.presets:  # a bad scene is one line before anything starts
+            parse_scene(preset)
         m = config.midi  # the mapping is checked before anything starts; the port is opened in start()
         self.midi_map, self.midi = (MidiMap(m.cc, m.notes, m.learned_file) if m.port else None), None
         self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
@@ -114,7 +118,11 @@ class Show:
                                   loop=c.loop)
         stack.callback(self.source.close)
         self.dreamer = build_dreamer(self.config)
-        self.bus = ControlBus(ShowState(presets=tuple(self.dreamer.texts), steps=live.steps, max_steps=live.max_steps,
+        first = parse_scene(self.presets[0])  # the first scene's numbers hold from the start
+        self.bus = ControlBus(ShowState(presets=self.presets, max_steps=live.max_steps,
+                                        steps=live.steps if first.steps is None else min(first.steps, live.max_steps),
+                                        strength=1.0 if first.strength is None else first.strength,
+                                        mix=1.0 if first.mix is None else first.mix,
                                         crossfade_seconds=live.crossfade_seconds, bpm=self.config.beat.bpm),
                               check_objective=self.dreamer.check_objective)
         self.tuner = build_tuner(self.config)
@@ -176,8 +184,9 @@ class Show:
         with self.profile.stage("upscale"):  # the composite, once, at the first output's size
             size = self.outputs[0].size if self.outputs else item.image.shape[1::-1]
             state = self.bus.state
+            mix = blended(state, time.monotonic())[1]
             shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite,
-                            state.mix * self.pulse("mix", state))
+                            mix * self.pulse("mix", state))
             shown = dimmed(shown, self._light(state.blackout))
         self.last_image = shown
         status = self.status()

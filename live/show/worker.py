@@ -18,7 +18,7 @@ import torch
 from live.config import TemporalSettings
 from live.control.actions import Action
 from live.control.bus import ControlBus
-from live.control.state import ShowState
+from live.control.state import ShowState, blended
 from live.dream.temporal import TemporalDreamer
 from live.imageio import fit_cover
 from live.profiling import NO_PROFILE, Profile
@@ -67,10 +67,11 @@ class DreamWorker:
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
     def _dream(self, image: np.ndarray) -> np.ndarray:
-        s = self._state
-        preset = self.dreamer.preset_for(self.crossfade.objective(s, time.monotonic()))
+        s, now = self._state, time.monotonic()
+        preset = self.dreamer.preset_for(self.crossfade.objective(s, now))
+        strength, _, steps = blended(s, now)  # a crossfade moves them from the old scene's to the new one's
         with self.profile.stage("steps"):
-            return self.dreamer.run(image, preset, s.steps, s.strength * self.strength_pulse(s))
+            return self.dreamer.run(image, preset, round(steps), strength * self.strength_pulse(s))
 
     def start(self):
         self._thread.start()

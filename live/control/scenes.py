@@ -1,0 +1,46 @@
+"""Scenes: a preset is an objective, optionally with the numbers that go with it.
+
+    "block9"                                         the objective alone: strength, mix, steps stay as they are
+    "class:jellyfish | strength=1.5 mix=0.8 steps=2"  a scene: changing to it sets these too
+
+During a crossfade the numbers move from the old scene's to the new one's as the dream morphs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from live.errors import UserError
+
+NUMBERS = {"strength": (0.05, 8.0), "mix": (0.0, 1.0), "steps": (0.0, 64.0)}
+
+
+@dataclass(frozen=True)
+class Scene:
+    objective: str
+    strength: float | None = None
+    mix: float | None = None
+    steps: int | None = None
+
+
+def parse_scene(text: str) -> Scene:
+    objective, _, rest = text.partition("|")
+    values: dict[str, float] = {}
+    for item in rest.split():
+        key, sep, value = item.partition("=")
+        if not sep or key not in NUMBERS:
+            raise UserError(f"preset '{text}': '{item}' must be one of {', '.join(k + '=N' for k in NUMBERS)}")
+        low, high = NUMBERS[key]
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not low <= number <= high:
+            raise UserError(f"preset '{text}': {key} must be a number from {low:g} to {high:g}, got '{value}'")
+        values[key] = round(number) if key == "steps" else number
+    if not objective.strip():
+        raise UserError(f"preset '{text}' has no objective before '|'; e.g. 'block9 | strength=1.5'")
+    return Scene(objective.strip(), **values)
+
+
+def objective_of(text: str) -> str:
+    return text.partition("|")[0].strip()
