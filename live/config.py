@@ -138,6 +138,16 @@ class BeatConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    device: str = ""  # an audio input: its name, part of it, or "default"; "" = no audio
+    modulate: str = setting("strength", _choice("strength", "mix"))  # what the band's level drives
+    band: str = setting("low", _choice("low", "mid", "high"))  # low: kick and bass; high: hats
+    depth: float = setting(0.5, _range(0.0, 1.0))  # how far the parameter dips when the band is silent
+    attack: float = setting(0.01, _range(0.0, 10.0))  # seconds for the level to rise
+    release: float = setting(0.3, _range(0.0, 10.0))  # seconds for it to fall
+
+
+@dataclass(frozen=True)
 class MidiConfig:
     port: str = ""  # a MIDI input: its name or part of it, or "auto" (the first); "" = no MIDI
     cc: str = ""  # knobs and faders: "CC: action low..high; ...", e.g. "1: strength 0.05..4; 7: mix 0..1"
@@ -168,6 +178,7 @@ class Config:
     control: ControlConfig = field(default_factory=ControlConfig)
     beat: BeatConfig = field(default_factory=BeatConfig)
     midi: MidiConfig = field(default_factory=MidiConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

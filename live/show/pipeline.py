@@ -19,6 +19,7 @@ from live.control.actions import Action
 from live.control import beat
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status, blended
+from live.control.audio import AudioInput
 from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput, OscStatus
 from live.control.web import WebControl, check_binding
@@ -106,6 +107,7 @@ class Show:
             parse_scene(preset)
         m = config.midi  # the mapping is checked before anything starts; the port is opened in start()
         self.midi_map, self.midi = (MidiMap(m.cc, m.notes, m.learned_file) if m.port else None), None
+        self.audio = None
         self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
         self.next_status = time.monotonic() + 1.0
         self._health: dict = {}
@@ -148,6 +150,10 @@ class Show:
         control = self.config.control
         if control.osc_port:
             stack.callback(OscInput(self.bus, control.osc_host, control.osc_port).start().close)
+        a = self.config.audio
+        if a.device:
+            self.audio = AudioInput(a.device, a.band, a.attack, a.release)
+            stack.callback(self.audio.close)
         if self.midi_map:
             self.midi = MidiInput(self.bus, self.midi_map, self.config.midi.port).start()
             stack.callback(self.midi.close)
@@ -235,9 +241,12 @@ class Show:
             self.next_status = time.monotonic() + 1.0
 
     def pulse(self, parameter: str, state: ShowState) -> float:
-        """The beat's factor on `parameter` now (1 unless the beat pulses it)."""
-        b = self.config.beat
-        return beat.factor(state, time.monotonic(), self.started, b.shape, b.depth) if b.pulse == parameter else 1.0
+        """The beat's and the audio's factor on `parameter` now (1 unless they drive it)."""
+        b, a = self.config.beat, self.config.audio
+        factor = beat.factor(state, time.monotonic(), self.started, b.shape, b.depth) if b.pulse == parameter else 1.0
+        if self.audio and a.modulate == parameter:
+            factor *= self.audio.factor(a.depth)
+        return factor
 
     def _light(self, blackout: bool) -> float:
         """The blackout fade: the light moves towards 0 (blackout) or 1 by the time since the last frame."""
