@@ -138,6 +138,14 @@ class BeatConfig:
 
 
 @dataclass(frozen=True)
+class NdiConfig:
+    output: str = ""  # send the shown picture as an NDI source with this name; "" = no NDI out (needs the ndi extra)
+    width: int = setting(1280, _range(16, 7680))  # the size it is sent at (the composite is built at this size
+    height: int = setting(720, _range(16, 4320))  # when NDI is the first output)
+    fps: float = setting(30.0, _range(1.0, 240.0))  # the frame rate it announces
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     device: str = ""  # an audio input: its name, part of it, or "default"; "" = no audio
     modulate: str = setting("strength", _choice("strength", "mix"))  # what the band's level drives
@@ -179,6 +187,7 @@ class Config:
     beat: BeatConfig = field(default_factory=BeatConfig)
     midi: MidiConfig = field(default_factory=MidiConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    ndi: NdiConfig = field(default_factory=NdiConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

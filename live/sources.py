@@ -267,7 +267,8 @@ class DemoSource:
 
 
 def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = False, loop: bool = True):
-    """'auto' (camera 0, else demo), 'demo', 'camera:N' / 'camera:NAME' / 'N', a video file, or a folder."""
+    """'auto' (camera 0, else demo), 'demo', 'camera:N' / 'camera:NAME' / 'N', 'ndi:NAME', a video file, or a
+    folder."""
     if spec == "auto":
         if list_cameras():
             return CameraSource("0", width, height, fps)
@@ -275,6 +276,9 @@ def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = Fa
         return DemoSource(width, height, fps)
     if spec == "demo":
         return DemoSource(width, height, fps)
+    if spec.startswith("ndi:"):
+        from live.ndi import NdiSource
+        return NdiSource(spec.removeprefix("ndi:"), fps)
     if spec.startswith("camera:") or spec.isdigit():
         return CameraSource(spec.removeprefix("camera:"), width, height, fps)
     if not spec.strip():

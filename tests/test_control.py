@@ -396,7 +396,7 @@ def test_a_bad_scene_is_one_line_at_start(tmp_path):
 # ---------------------------------------------------------------- audio
 
 def test_the_band_follower_hears_its_band_with_attack_and_release():
-    from live.control.audio import BandFollower
+    from live.audio import BandFollower
     rate, block = 48000, 1024
     t = np.arange(rate * 2) / rate
     kick, hats = np.sin(2 * np.pi * 60 * t), np.sin(2 * np.pi * 5000 * t)  # a bass tone, a high tone

@@ -1,9 +1,10 @@
-"""Where dreamed frames go: the window, the recording, snapshots; later NDI, a virtual camera.
+"""Where dreamed frames go: the window, the recording, snapshots, NDI; later a virtual camera.
 
 May import: numpy, OpenCV (resizing), pygame, PyAV, live.config, live.errors, live.files, live.imageio,
 live.control. Never: torch, the dream maths or the backends — an output takes uint8 RGB frames.
 """
 
+from live.ndi import NdiSender
 from live.outputs.recorder import VideoRecorder
 from live.outputs.window import Window
 
@@ -13,8 +14,11 @@ OUTPUTS = {
     "window": lambda config, realtime, inputs: Window(config.display),
     "recorder": lambda config, realtime, inputs: VideoRecorder(
         config.record.path, config.record.fps, (config.record.width, config.record.height), realtime, inputs),
+    "ndi": lambda config, realtime, inputs: NdiSender(config.ndi.output, (config.ndi.width, config.ndi.height),
+                                                      config.ndi.fps),
 }
 
 
 def wanted_outputs(config, headless: bool) -> list[str]:
-    return [name for name, on in (("window", not headless), ("recorder", bool(config.record.path))) if on]
+    return [name for name, on in (("window", not headless), ("recorder", bool(config.record.path)),
+                                  ("ndi", bool(config.ndi.output))) if on]

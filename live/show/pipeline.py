@@ -19,7 +19,7 @@ from live.control.actions import Action
 from live.control import beat
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status, blended
-from live.control.audio import AudioInput
+from live.audio import AudioInput
 from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput, OscStatus
 from live.control.web import WebControl, check_binding

@@ -1,0 +1,111 @@
+"""NDI out and in (cyndilib, the `ndi` extra, which bundles the NDI runtime): send the shown picture as an
+NDI source that Resolume, TouchDesigner, OBS or a vision mixer can take, and take a mixer's NDI output as
+the camera (`--source ndi:NAME`).
+
+NDI finds sources with mDNS (avahi-daemon on Linux). Where there is none (a container, a locked-down
+network), point NDI_CONFIG_DIR at a folder with ndi-config.v1.json: {"ndi": {"networks": {"ips": "..."}}}
+listing the machines to look at (127.0.0.1 for this one). NDI is a network protocol: a sender listens
+on all interfaces (TCP 5960 and up) so that other machines can receive it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from fractions import Fraction
+
+import cv2
+import numpy as np
+
+from live.errors import UserError
+from live.imageio import fit_cover
+
+log = logging.getLogger("live-dream")
+INSTALL = "NDI needs the ndi extra: pip install -e '.[ndi]' (cyndilib, with the NDI runtime)"
+
+
+def _cyndilib():
+    from importlib.util import find_spec
+    if find_spec("cyndilib") is None:
+        raise UserError(INSTALL)
+
+
+class NdiSender:
+    """An output: each frame sent as RGBA at `size`; sending never waits for the frame clock."""
+    name = "ndi"
+
+    def __init__(self, source_name: str, size: tuple[int, int], fps: float):
+        _cyndilib()
+        self.source_name, self.size, self.fps = source_name, size, fps
+        self.error: str | None = None
+        self.sender = None
+
+    def open(self) -> None:
+        from cyndilib.sender import Sender
+        from cyndilib.video_frame import VideoSendFrame
+        from cyndilib.wrapper.ndi_structs import FourCC
+        self.sender = Sender(self.source_name, clock_video=False)  # the show keeps its own pace
+        frame = VideoSendFrame()
+        frame.set_resolution(*self.size)
+        frame.set_frame_rate(Fraction(self.fps).limit_denominator(1001))
+        frame.set_fourcc(FourCC.RGBA)
+        self.sender.set_video_frame(frame)
+        self.sender.open()
+        log.info("NDI: sending '%s' at %dx%d", self.sender.source.name, *self.size)
+
+    def send(self, rgb: np.ndarray, status=None) -> None:
+        frame = rgb if rgb.shape[1::-1] == self.size else fit_cover(rgb, self.size)
+        try:
+            self.sender.write_video(cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA).reshape(-1))
+        except Exception as exc:  # the show goes on without this output
+            self.error = f"NDI send failed ({exc})"
+
+    def close(self):
+        if self.sender is not None:
+            self.sender.close()
+            self.sender = None
+        return None
+
+
+class NdiSource:
+    """A source: the newest frame of the NDI source whose name contains `name` (waits up to `wait` s for it
+    to appear)."""
+
+    def __init__(self, name: str, fps: float = 30.0, wait: float = 5.0):
+        _cyndilib()
+        from cyndilib.finder import Finder
+        from cyndilib.receiver import Receiver
+        from cyndilib.video_frame import VideoFrameSync
+        from cyndilib.wrapper.ndi_recv import RecvBandwidth, RecvColorFormat
+        self.finder = Finder()
+        self.finder.open()
+        deadline, found = time.monotonic() + wait, []
+        while not found and time.monotonic() < deadline:
+            self.finder.wait_for_sources(0.2)
+            found = [n for n in self.finder.get_source_names() if name.lower() in n.lower()]
+        if not found:
+            names = self.finder.get_source_names()
+            self.finder.close()
+            raise UserError(f"no NDI source named '{name}' found in {wait:.0f} s; sources seen: "
+                            f"{', '.join(names) or 'none'} (without mDNS, set NDI_CONFIG_DIR: see the README)")
+        self.receiver = Receiver(color_format=RecvColorFormat.RGBX_RGBA, bandwidth=RecvBandwidth.highest)
+        self.video = VideoFrameSync()
+        self.receiver.frame_sync.set_video_frame(self.video)
+        self.receiver.set_source(self.finder.get_source(found[0]))
+        self.fps, self.description = fps, f"NDI '{found[0]}'"
+
+    def read(self) -> np.ndarray | None:
+        """The newest frame (HxWx3 RGB); before the first one arrives, waits for it (up to 10 s)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.receiver.is_connected():
+                self.receiver.frame_sync.capture_video()
+                if self.video.xres > 0:
+                    w, h = self.video.get_resolution()
+                    rows = self.video.get_array().reshape(h, self.video.get_line_stride())
+                    return np.ascontiguousarray(rows[:, :w * 4].reshape(h, w, 4)[..., :3])
+            time.sleep(0.01)
+        raise UserError(f"{self.description} sent no picture for 10 s")
+
+    def close(self) -> None:
+        self.receiver.disconnect()
+        self.finder.close()
