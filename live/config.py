@@ -146,6 +146,15 @@ class NdiConfig:
 
 
 @dataclass(frozen=True)
+class VirtualCamConfig:
+    enabled: bool = False  # show the picture as a webcam too (needs the virtualcam extra; v4l2loopback on Linux)
+    device: str = ""  # which one, e.g. /dev/video10; "" = the first free one
+    width: int = setting(1280, _range(16, 7680))  # the size it is sent at
+    height: int = setting(720, _range(16, 4320))  # (and its height)
+    fps: float = setting(30.0, _range(1.0, 240.0))  # the frame rate it announces
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     device: str = ""  # an audio input: its name, part of it, or "default"; "" = no audio
     modulate: str = setting("strength", _choice("strength", "mix"))  # what the band's level drives
@@ -188,6 +197,7 @@ class Config:
     midi: MidiConfig = field(default_factory=MidiConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     ndi: NdiConfig = field(default_factory=NdiConfig)
+    virtualcam: VirtualCamConfig = field(default_factory=VirtualCamConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

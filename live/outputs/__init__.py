@@ -1,4 +1,4 @@
-"""Where dreamed frames go: the window, the recording, snapshots, NDI; later a virtual camera.
+"""Where dreamed frames go: the window, the recording, snapshots, NDI, a virtual camera.
 
 May import: numpy, OpenCV (resizing), pygame, PyAV, live.config, live.errors, live.files, live.imageio,
 live.control. Never: torch, the dream maths or the backends — an output takes uint8 RGB frames.
@@ -6,6 +6,7 @@ live.control. Never: torch, the dream maths or the backends — an output takes 
 
 from live.ndi import NdiSender
 from live.outputs.recorder import VideoRecorder
+from live.outputs.virtualcam import VirtualCamera
 from live.outputs.window import Window
 
 # name -> how to build it from the settings. Frames go to the outputs in this order; the first sets the
@@ -16,9 +17,11 @@ OUTPUTS = {
         config.record.path, config.record.fps, (config.record.width, config.record.height), realtime, inputs),
     "ndi": lambda config, realtime, inputs: NdiSender(config.ndi.output, (config.ndi.width, config.ndi.height),
                                                       config.ndi.fps),
+    "virtualcam": lambda config, realtime, inputs: VirtualCamera(
+        (config.virtualcam.width, config.virtualcam.height), config.virtualcam.fps, config.virtualcam.device),
 }
 
 
 def wanted_outputs(config, headless: bool) -> list[str]:
     return [name for name, on in (("window", not headless), ("recorder", bool(config.record.path)),
-                                  ("ndi", bool(config.ndi.output))) if on]
+                                  ("ndi", bool(config.ndi.output)), ("virtualcam", config.virtualcam.enabled)) if on]
