@@ -351,6 +351,16 @@ def test_bad_midi_settings_and_no_midi_system_are_one_line(tmp_path):
     assert result.returncode == 2 and "pip install -e '.[midi]'" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("module, setting, extra", [("cyndilib", "ndi.output=live-dream", "ndi"),
+                                                     ("pyvirtualcam", "virtualcam.enabled=true", "virtualcam")])
+def test_a_missing_video_extra_is_one_line_naming_it(module, setting, extra, tmp_path):
+    hide = f"import sys; sys.modules['{module}'] = None; from live.cli import main; sys.exit(main())"
+    result = subprocess.run([sys.executable, "-c", hide, "run", "--source", "demo", "--headless", "--seconds", "1",
+                             "--set", setting], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and f"pip install -e '.[{extra}]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_a_virtual_midi_port_drives_a_real_show(tmp_path):
     mido = pytest.importorskip("mido", reason="pip install -e '.[midi]'")
     try:
