@@ -135,6 +135,7 @@ class BeatConfig:
     pulse: str = setting("none", _choice("none", "strength", "mix"))  # what pulses on the beat
     shape: str = setting("decay", _choice("decay", "sine", "square"))  # decay: a hit on each beat
     depth: float = setting(0.5, _range(0.0, 1.0))  # how far the pulse dips between beats (1: to nothing)
+    link: bool = False  # join an Ableton Link session: its tempo and beat (needs the link extra)
 
 
 @dataclass(frozen=True)

@@ -440,3 +440,30 @@ def test_without_an_audio_system_the_show_goes_on_with_one_line(tmp_path):
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert "the show goes on without it" in result.stderr and "audio" in result.stderr
     assert "shown" in result.stdout  # it ran
+
+
+def test_ableton_link_shares_the_tempo_both_ways(tmp_path):
+    aalink = pytest.importorskip("aalink", reason="pip install -e '.[link]'")
+    import asyncio
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        peer = aalink.Link(120, asyncio.new_event_loop())  # another Link app on this machine
+    peer.enabled = True
+    show = Show(tmp_path, "--set", "beat.link=true", "--set", "beat.pulse=mix")
+    try:
+        deadline = time.monotonic() + 10
+        while show.health()["link_peers"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if show.health()["link_peers"] == 0:
+            pytest.skip("Link peers do not find each other here (multicast on this network)")
+        peer.tempo = 140
+        show.wait_for(bpm=140.0)  # the session's tempo comes in
+        assert show.post(b'{"action": "bpm", "value": 96}')[0] == 202
+        deadline = time.monotonic() + 10
+        while abs(peer.tempo - 96) > 0.01 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert abs(peer.tempo - 96) < 0.01  # and a tempo set here goes out to the session
+    finally:
+        show.stop()
+        peer.enabled = False

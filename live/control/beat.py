@@ -28,8 +28,10 @@ def phase(state: ShowState, now: float, started: float) -> float:
     return ((now - downbeat) * state.bpm / 60.0) % 1.0
 
 
-def factor(state: ShowState, now: float, started: float, shape: str, depth: float) -> float:
-    """What the pulsed parameter is multiplied by at `now`."""
+def factor(state: ShowState, now: float, started: float, shape: str, depth: float,
+           link_phase: float | None = None) -> float:
+    """What the pulsed parameter is multiplied by at `now` (on Ableton Link's beat when it is given)."""
     if depth <= 0:
         return 1.0
-    return 1.0 - depth * (1.0 - level(phase(state, now, started), shape))
+    where = phase(state, now, started) if link_phase is None else link_phase
+    return 1.0 - depth * (1.0 - level(where, shape))

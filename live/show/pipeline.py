@@ -20,6 +20,7 @@ from live.control import beat
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status, blended
 from live.audio import AudioInput
+from live.control.link import LinkClock
 from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput, OscStatus
 from live.control.web import WebControl, check_binding
@@ -107,7 +108,7 @@ class Show:
             parse_scene(preset)
         m = config.midi  # the mapping is checked before anything starts; the port is opened in start()
         self.midi_map, self.midi = (MidiMap(m.cc, m.notes, m.learned_file) if m.port else None), None
-        self.audio = None
+        self.audio = self.link = None
         self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
         self.next_status = time.monotonic() + 1.0
         self._health: dict = {}
@@ -150,6 +151,9 @@ class Show:
         control = self.config.control
         if control.osc_port:
             stack.callback(OscInput(self.bus, control.osc_host, control.osc_port).start().close)
+        if self.config.beat.link:
+            self.link, self.link_bpm = LinkClock(self.config.beat.bpm), self.config.beat.bpm
+            stack.callback(self.link.close)
         a = self.config.audio
         if a.device:
             self.audio = AudioInput(a.device, a.band, a.attack, a.release)
@@ -236,6 +240,8 @@ class Show:
                     log.info("snapshot: %s", write_snapshot(self.config.record.snapshot_dir, self.last_image))
                 except UserError as exc:  # a snapshot that cannot be written must not end the show
                     log.error("snapshot not saved: %s", exc)
+        if self.link:
+            self._follow_link()
         if self.status_out and time.monotonic() >= self.next_status:
             self.status_out.send(self.health())
             self.next_status = time.monotonic() + 1.0
@@ -243,10 +249,20 @@ class Show:
     def pulse(self, parameter: str, state: ShowState) -> float:
         """The beat's and the audio's factor on `parameter` now (1 unless they drive it)."""
         b, a = self.config.beat, self.config.audio
-        factor = beat.factor(state, time.monotonic(), self.started, b.shape, b.depth) if b.pulse == parameter else 1.0
+        factor = (beat.factor(state, time.monotonic(), self.started, b.shape, b.depth,
+                              self.link.phase() if self.link else None) if b.pulse == parameter else 1.0)
         if self.audio and a.modulate == parameter:
             factor *= self.audio.factor(a.depth)
         return factor
+
+    def _follow_link(self) -> None:
+        """A tempo set here (tap, OSC, the page) goes to the Link session; one set by a peer comes here."""
+        bpm = self.bus.state.bpm
+        if bpm != self.link_bpm:
+            self.link.tempo = self.link_bpm = bpm
+        elif abs(self.link.tempo - bpm) > 0.01:
+            self.link_bpm = round(self.link.tempo, 2)
+            self.bus.post(Action("bpm", self.link_bpm, source="link"))
 
     def _light(self, blackout: bool) -> float:
         """The blackout fade: the light moves towards 0 (blackout) or 1 by the time since the last frame."""
@@ -274,6 +290,7 @@ class Show:
             "objective": state.objective, "strength": round(state.strength, 3), "mix": round(state.mix, 3),
             "steps": state.steps, "frozen": state.frozen, "blackout": state.blackout, "bpm": state.bpm,
             "crossfade_seconds": state.crossfade_seconds, "last_error": error or self.worker.last_failure,
+            "link_peers": self.link.peers if self.link else None,
         }
 
     def status(self) -> Status:
