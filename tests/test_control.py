@@ -467,3 +467,33 @@ def test_ableton_link_shares_the_tempo_both_ways(tmp_path):
     finally:
         show.stop()
         peer.enabled = False
+
+
+def test_a_scene_sets_how_the_dream_carries_over_time(lite0, lite0_model):
+    import torch
+    from live.config import DreamSettings, TemporalSettings
+    from live.control.scenes import parse_scene
+    from live.dreamer import Dreamer
+    from live.show.slots import Frame, LatestSlot
+    from live.show.worker import DreamWorker
+    assert parse_scene("block5 | still_carry=0.99 strength=2").temporal == (("still_carry", 0.99),)
+    with pytest.raises(Exception, match="settled_pace must be a number from 0.01 to 1"):
+        parse_scene("block5 | settled_pace=0")
+    dreamer = Dreamer(lite0, lite0_model, ["block9", "block5"], DreamSettings(step_size=0.03), torch.device("cpu"))
+    bus = ControlBus(ShowState(presets=("block9 | shown_smoothing=0.5", "block5 | still_carry=0.5")))
+    inbox, outbox = LatestSlot(), LatestSlot()
+    worker = DreamWorker(dreamer, TemporalSettings(), (96, 64), inbox, outbox, bus)
+    assert worker.temporal.settings.shown_smoothing == 0.5  # the first scene's, from the start
+    worker.start()
+    try:
+        frame = scaled("chelsea", (96, 64))
+        inbox.put(Frame(frame, 1, time.monotonic()))
+        assert outbox.get_newer(0, timeout=60) is not None
+        bus.post(Action("next"))
+        bus.apply_pending()
+        inbox.put(Frame(frame, 2, time.monotonic()))
+        assert outbox.get_newer(1, timeout=60) is not None
+        settings = worker.temporal.settings
+        assert settings.still_carry == 0.5 and settings.shown_smoothing == TemporalSettings().shown_smoothing
+    finally:
+        worker.stop()

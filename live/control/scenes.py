@@ -2,6 +2,7 @@
 
     "block9"                                         the objective alone: strength, mix, steps stay as they are
     "class:jellyfish | strength=1.5 mix=0.8 steps=2"  a scene: changing to it sets these too
+    "block5 | still_carry=0.99 shown_smoothing=0.8"   ... and how the dream carries over time (temporal.*)
 
 During a crossfade the numbers move from the old scene's to the new one's as the dream morphs.
 """
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from live.errors import UserError
 
 NUMBERS = {"strength": (0.05, 8.0), "mix": (0.0, 1.0), "steps": (0.0, 64.0)}
+# temporal settings a scene may set (the rest of [temporal] stays as configured)
+TEMPORAL = {"still_carry": (0.0, 0.99), "moving_carry": (0.0, 0.99), "residual_limit": (0.01, 1.0),
+            "shown_smoothing": (0.0, 0.99), "settle_frames": (1.0, 10000.0), "settled_pace": (0.01, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -20,26 +24,32 @@ class Scene:
     strength: float | None = None
     mix: float | None = None
     steps: int | None = None
+    temporal: tuple[tuple[str, float], ...] = ()  # (key, value) for TemporalSettings
 
 
 def parse_scene(text: str) -> Scene:
     objective, _, rest = text.partition("|")
     values: dict[str, float] = {}
+    temporal: list[tuple[str, float]] = []
     for item in rest.split():
         key, sep, value = item.partition("=")
-        if not sep or key not in NUMBERS:
-            raise UserError(f"preset '{text}': '{item}' must be one of {', '.join(k + '=N' for k in NUMBERS)}")
-        low, high = NUMBERS[key]
+        bounds = {**NUMBERS, **TEMPORAL}
+        if not sep or key not in bounds:
+            raise UserError(f"preset '{text}': '{item}' must be one of {', '.join(k + '=N' for k in bounds)}")
+        low, high = bounds[key]
         try:
             number = float(value)
         except ValueError:
             number = float("nan")
         if not low <= number <= high:
             raise UserError(f"preset '{text}': {key} must be a number from {low:g} to {high:g}, got '{value}'")
-        values[key] = round(number) if key == "steps" else number
+        if key in TEMPORAL:
+            temporal.append((key, number))
+        else:
+            values[key] = round(number) if key == "steps" else number
     if not objective.strip():
         raise UserError(f"preset '{text}' has no objective before '|'; e.g. 'block9 | strength=1.5'")
-    return Scene(objective.strip(), **values)
+    return Scene(objective.strip(), **values, temporal=tuple(temporal))
 
 
 def objective_of(text: str) -> str:

@@ -18,6 +18,7 @@ import torch
 from live.config import TemporalSettings
 from live.control.actions import Action
 from live.control.bus import ControlBus
+from live.control.scenes import parse_scene
 from live.control.state import ShowState, blended
 from live.dream.temporal import TemporalDreamer
 from live.imageio import fit_cover
@@ -53,7 +54,9 @@ class DreamWorker:
         self.dreamer, self.inbox, self.outbox, self.bus = dreamer, inbox, outbox, bus
         self.tuner, self.profile = tuner, profile
         self.size = size  # this thread's own: written nowhere else
-        self.temporal = TemporalDreamer(self._dream, temporal, profile)
+        self.base_temporal = temporal  # a scene may change some of it; the rest stays
+        scene = parse_scene(bus.state.presets[bus.state.preset])
+        self.temporal = TemporalDreamer(self._dream, replace(temporal, **dict(scene.temporal)), profile)
         self.status = WorkerStatus(size, backend=dreamer.backend(0, size, max(1, bus.state.steps)).name)
         self.dreamed = 0
         self.error: str | None = None
@@ -118,6 +121,9 @@ class DreamWorker:
                 if ((previous.objective, previous.strength) != (self._state.objective, self._state.strength)
                         or Crossfade.fading(self._state, time.monotonic())):
                     self.temporal.wake()  # a settled dream would take seconds to follow the change
+                if previous.preset != self._state.preset or previous.presets != self._state.presets:
+                    scene = parse_scene(self._state.presets[self._state.preset])  # checked at start
+                    self.temporal.settings = replace(self.base_temporal, **dict(scene.temporal))
                 try:
                     if self._state.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
                         frame = replace(held, seq=frame.seq, t_captured=frame.t_captured)
