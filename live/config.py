@@ -156,6 +156,14 @@ class VirtualCamConfig:
 
 
 @dataclass(frozen=True)
+class ShareConfig:
+    spout: str = ""  # Windows: share the picture as a Spout sender with this name (needs the spout extra)
+    syphon: str = ""  # macOS: share it as a Syphon server with this name (needs the syphon extra)
+    width: int = setting(1280, _range(16, 7680))  # the size it is shared at
+    height: int = setting(720, _range(16, 4320))  # (and its height)
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     device: str = ""  # an audio input: its name, part of it, or "default"; "" = no audio
     modulate: str = setting("strength", _choice("strength", "mix"))  # what the band's level drives
@@ -199,6 +207,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     ndi: NdiConfig = field(default_factory=NdiConfig)
     virtualcam: VirtualCamConfig = field(default_factory=VirtualCamConfig)
+    share: ShareConfig = field(default_factory=ShareConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

@@ -1,4 +1,4 @@
-"""Where dreamed frames go: the window, the recording, snapshots, NDI, a virtual camera.
+"""Where dreamed frames go: the window, the recording, snapshots, NDI, a virtual camera, Spout, Syphon.
 
 May import: numpy, OpenCV (resizing), pygame, PyAV, live.config, live.errors, live.files, live.imageio,
 live.control. Never: torch, the dream maths or the backends — an output takes uint8 RGB frames.
@@ -6,6 +6,7 @@ live.control. Never: torch, the dream maths or the backends — an output takes 
 
 from live.ndi import NdiSender
 from live.outputs.recorder import VideoRecorder
+from live.outputs.texture_share import SpoutOutput, SyphonOutput
 from live.outputs.virtualcam import VirtualCamera
 from live.outputs.window import Window
 
@@ -19,9 +20,13 @@ OUTPUTS = {
                                                       config.ndi.fps),
     "virtualcam": lambda config, realtime, inputs: VirtualCamera(
         (config.virtualcam.width, config.virtualcam.height), config.virtualcam.fps, config.virtualcam.device),
+    "spout": lambda config, realtime, inputs: SpoutOutput(config.share.spout, (config.share.width, config.share.height)),
+    "syphon": lambda config, realtime, inputs: SyphonOutput(config.share.syphon,
+                                                            (config.share.width, config.share.height)),
 }
 
 
 def wanted_outputs(config, headless: bool) -> list[str]:
     return [name for name, on in (("window", not headless), ("recorder", bool(config.record.path)),
-                                  ("ndi", bool(config.ndi.output)), ("virtualcam", config.virtualcam.enabled)) if on]
+                                  ("ndi", bool(config.ndi.output)), ("virtualcam", config.virtualcam.enabled),
+                                  ("spout", bool(config.share.spout)), ("syphon", bool(config.share.syphon))) if on]

@@ -1,5 +1,6 @@
-"""NDI out and in on this machine's loopback (cyndilib, with the NDI runtime it bundles). NDI finds
-sources with mDNS; with no avahi-daemon (containers, CI) NDI_CONFIG_DIR points it at 127.0.0.1."""
+"""Video out and in beside the window and the recording: NDI on this machine's loopback (cyndilib, with
+the NDI runtime it bundles; NDI finds sources with mDNS, and with no avahi-daemon (containers, CI)
+NDI_CONFIG_DIR points it at 127.0.0.1), the virtual camera, Spout and Syphon."""
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("cyndilib", reason="pip install -e '.[ndi]'")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def ndi_env(tmp_path):
+    pytest.importorskip("cyndilib", reason="pip install -e '.[ndi]'")
     config = tmp_path / "ndi"
     config.mkdir()
     (config / "ndi-config.v1.json").write_text(json.dumps({"ndi": {"networks": {"ips": "127.0.0.1"}}}))
@@ -98,3 +99,14 @@ def test_the_virtual_camera_output(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "no virtual camera" in result.stderr or "pip install -e '.[virtualcam]'" in result.stderr
+
+
+@pytest.mark.parametrize("setting, system, platform", [("share.spout=live-dream", "Windows", "win32"),
+                                                       ("share.syphon=live-dream", "macOS", "darwin")])
+def test_spout_and_syphon_say_where_they_run(setting, system, platform, tmp_path):
+    if sys.platform == platform:
+        pytest.skip(f"on {system} the output itself runs (not exercised on this project's Linux machines)")
+    result = subprocess.run([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
+                             "1", "--set", setting], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and f"runs on {system} only" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
