@@ -111,6 +111,8 @@ def cmd_run(args):
         args.set.append("capture.mirror=false")
     if args.hud:
         args.set.append("display.hud=true")
+    if args.installation:
+        args.set.append("installation.enabled=true")
     args.set += size_overrides(args.size)
     config = config_from_args(args, RUN_FLAGS)
     summary = run_live(config, RunOptions(seconds=args.seconds, frames=args.frames, fast=args.fast,
@@ -141,6 +143,23 @@ def cmd_bench(args):
         except ValueError:
             raise UserError(f"--sizes '{args.sizes}' must look like 320x240,640x360") from None
     run_bench(config_from_args(args, RUN_FLAGS), sizes, args.repeats, args.seconds, args.profile, args.json)
+
+
+def cmd_service(args):
+    from live.service import UNIT_NAME, install_unit, user_unit
+    config = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else None)
+    if config and not Path(config).is_file():
+        from live.errors import UserError
+        raise UserError(f"config file {config} does not exist; pass an existing file with --config")
+    text = user_unit(config, str(Path.cwd()))
+    if args.print:
+        print(text, end="")
+        return 0
+    path = install_unit(text)
+    print(f"wrote {path}\nstart it now and at every login:\n"
+          f"  systemctl --user daemon-reload && systemctl --user enable --now {UNIT_NAME}\n"
+          f"  loginctl enable-linger $USER   # keep it running without a login session (optional)")
+    return 0
 
 
 def cmd_cameras(args):
@@ -208,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     p.add_argument("--no-mirror", action="store_true", help="do not mirror the camera image")
     p.add_argument("--hud", action="store_true", help="show the heads-up display at start")
+    p.add_argument("--installation", action="store_true",
+                   help="unattended: no HUD or snapshot key, no file written, nothing listening beyond loopback")
     p.add_argument("--size", help="dream resolution, e.g. 320x240")
     p.add_argument("--seconds", type=positive(float), help="stop after this many seconds")
     p.add_argument("--frames", type=positive(int), help="stop after this many frames shown")
@@ -238,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("service", help="install the show as a systemd user service (restarts, watchdog)")
+    p.add_argument("action", choices=["install"])
+    p.add_argument("--print", action="store_true", help="print the unit instead of writing it")
+    p.add_argument("--config", help="the settings file the service runs with (default: ./config.toml if present)")
+    p.set_defaults(func=cmd_service)
 
     sub.add_parser("cameras", help="list cameras").set_defaults(func=cmd_cameras)
     sub.add_parser("displays", help="list displays").set_defaults(func=cmd_displays)

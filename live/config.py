@@ -156,6 +156,13 @@ class VirtualCamConfig:
 
 
 @dataclass(frozen=True)
+class InstallationConfig:
+    # unattended: no HUD, no snapshot key, the cursor hidden, no file written (snapshots, MIDI learn) and
+    # nothing listening beyond this machine unless a setting asks for it (--installation does the same)
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
 class ShareConfig:
     spout: str = ""  # Windows: share the picture as a Spout sender with this name (needs the spout extra)
     syphon: str = ""  # macOS: share it as a Syphon server with this name (needs the syphon extra)
@@ -208,6 +215,7 @@ class Config:
     ndi: NdiConfig = field(default_factory=NdiConfig)
     virtualcam: VirtualCamConfig = field(default_factory=VirtualCamConfig)
     share: ShareConfig = field(default_factory=ShareConfig)
+    installation: InstallationConfig = field(default_factory=InstallationConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

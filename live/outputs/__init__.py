@@ -13,7 +13,7 @@ from live.outputs.window import Window
 # name -> how to build it from the settings. Frames go to the outputs in this order; the first sets the
 # size the dream is upscaled to. An NDI sender or a virtual camera is one more entry.
 OUTPUTS = {
-    "window": lambda config, realtime, inputs: Window(config.display),
+    "window": lambda config, realtime, inputs: Window(config.display, installation=config.installation.enabled),
     "recorder": lambda config, realtime, inputs: VideoRecorder(
         config.record.path, config.record.fps, (config.record.width, config.record.height), realtime, inputs),
     "ndi": lambda config, realtime, inputs: NdiSender(config.ndi.output, (config.ndi.width, config.ndi.height),

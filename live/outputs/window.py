@@ -38,11 +38,15 @@ def list_displays() -> list[tuple[int, int]]:
         pygame.display.quit()
 
 
+LOCKED_IN_INSTALLATIONS = {"hud", "snapshot"}
+
+
 class Window:
     name = "window"
 
-    def __init__(self, cfg: DisplayConfig, title: str = "live-dream"):
-        self.cfg, self.title = cfg, title
+    def __init__(self, cfg: DisplayConfig, title: str = "live-dream", installation: bool = False):
+        # installation: no HUD (nothing static burns in), no snapshot key (nothing of a visitor is kept)
+        self.cfg, self.title, self.installation = cfg, title, installation
         self.error: str | None = None
         self.pg = self.screen = None
 
@@ -62,7 +66,7 @@ class Window:
                             f"set display.display")
         self.cfg, self.desktop = cfg, desktops[cfg.display]
         self.fullscreen = cfg.fullscreen
-        self.hud = cfg.hud
+        self.hud = cfg.hud and not self.installation
         self.font = pygame.font.Font(None, 26)
         pygame.display.set_caption(self.title)
         self._open()
@@ -116,6 +120,8 @@ class Window:
                 if name == "fullscreen":
                     self.fullscreen = not self.fullscreen
                     self._open()
+                elif name in LOCKED_IN_INSTALLATIONS and self.installation:
+                    continue
                 elif name == "hud":
                     self.hud = not self.hud
                 elif name:

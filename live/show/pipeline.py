@@ -32,6 +32,7 @@ from live.outputs import OUTPUTS, wanted_outputs
 from live.outputs.snapshots import write_snapshot
 from live.outputs.window import screen_available
 from live.profiling import Profile
+from live.service import SystemdNotifier
 from live.show.capture import CaptureThread
 from live.control.scenes import parse_scene
 from live.dreamer import build_dreamer, presets_for
@@ -107,8 +108,10 @@ class Show:
         for preset in self.presets:  # a bad scene is one line before anything starts
             parse_scene(preset)
         m = config.midi  # the mapping is checked before anything starts; the port is opened in start()
-        self.midi_map, self.midi = (MidiMap(m.cc, m.notes, m.learned_file) if m.port else None), None
+        learned = "" if config.installation.enabled else m.learned_file  # installation mode writes no file
+        self.midi_map, self.midi = (MidiMap(m.cc, m.notes, learned) if m.port else None), None
         self.audio = self.link = None
+        self.systemd, self.next_watchdog = SystemdNotifier(), 0.0
         self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
         self.next_status = time.monotonic() + 1.0
         self._health: dict = {}
@@ -209,6 +212,7 @@ class Show:
                                   "; the show goes on" if self.window and output is not self.window else "")
         self.stats.frame_shown(item.t_captured)
         self._health = self.health_now(status)
+        self._tell_systemd(status)
         if self.options.observe:
             self.options.observe(state, time.perf_counter())
         if self.meter:
@@ -235,6 +239,8 @@ class Show:
                         "learn ignored: no MIDI input (set midi.port or --midi PORT)")
                 except ValueError as exc:
                     log.warning("learn ignored: %s", exc)
+            elif effect.name == "snapshot" and self.config.installation.enabled:
+                log.warning("snapshot ignored: installation mode keeps nothing of its visitors")
             elif effect.name == "snapshot" and self.last_image is not None:
                 try:
                     log.info("snapshot: %s", write_snapshot(self.config.record.snapshot_dir, self.last_image))
@@ -254,6 +260,16 @@ class Show:
         if self.audio and a.modulate == parameter:
             factor *= self.audio.factor(a.depth)
         return factor
+
+    def _tell_systemd(self, status: Status) -> None:
+        """READY with the first frame shown; then, from here only (frames are being shown), the watchdog."""
+        now = time.monotonic()
+        if self.stats.shown == 1:
+            self.systemd.notify("READY=1")
+        if now >= self.next_watchdog:
+            self.systemd.notify(f"WATCHDOG=1\nSTATUS={status.fps:.1f} fps, latency {status.latency_ms:.0f} ms, "
+                                f"{self.bus.state.objective}")
+            self.next_watchdog = now + 1.0
 
     def _follow_link(self) -> None:
         """A tempo set here (tap, OSC, the page) goes to the Link session; one set by a peer comes here."""
@@ -306,6 +322,8 @@ class Show:
 
     def finish(self) -> dict:
         """The run's figures, printed and written; the reason as a UserError if a stage failed."""
+        self.systemd.notify("STOPPING=1")
+        self.systemd.close()
         options, state, recorder = self.options, self.bus.state, self.recorder
         summary = self.stats.summary(self.capture.captured, self.worker.dreamed)
         summary.update(network=self.dreamer.spec.name, objective=state.objective,
