@@ -80,7 +80,10 @@ def crop_to_aspect(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def fit_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale and centre-crop to exactly `size` (w, h), filling it: no black bars on a gallery screen."""
+    """Scale and centre-crop to exactly `size` (w, h), filling it: no black bars on a gallery screen.
+    An image already of that size is returned as it is (not copied)."""
+    if image.shape[1::-1] == tuple(size):
+        return image
     crop = crop_to_aspect(image, size)
     shrinking = crop.shape[1] > size[0]
     return cv2.resize(crop, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)

@@ -68,8 +68,7 @@ class VideoRecorder:
     def write(self, rgb: np.ndarray) -> None:
         if self.error:
             return
-        if rgb.shape[1::-1] != self.size:
-            rgb = fit_cover(rgb, self.size)
+        rgb = fit_cover(rgb, self.size)
         copies = 1
         if self.realtime:
             now = time.monotonic()

@@ -91,7 +91,7 @@ class Window:
     def send(self, rgb: np.ndarray, status: Status | None = None) -> None:
         """Show a frame (upscaled here unless it already has the window's size)."""
         pg = self.pg
-        frame = rgb if rgb.shape[1::-1] == self.size else fit_cover(rgb, self.size)
+        frame = fit_cover(rgb, self.size)
         self.screen.blit(pg.image.frombuffer(frame.tobytes(), self.size, "RGB"), (0, 0))
         if self.hud:
             self._draw_hud((status.lines() if status else []) + HELP)
