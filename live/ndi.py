@@ -16,17 +16,11 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from live.errors import UserError
+from live.errors import UserError, require_extra
 from live.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 INSTALL = "NDI needs the ndi extra: pip install -e '.[ndi]' (cyndilib, with the NDI runtime)"
-
-
-def _cyndilib():
-    from importlib.util import find_spec
-    if find_spec("cyndilib") is None:
-        raise UserError(INSTALL)
 
 
 class NdiSender:
@@ -34,7 +28,7 @@ class NdiSender:
     name = "ndi"
 
     def __init__(self, source_name: str, size: tuple[int, int], fps: float):
-        _cyndilib()
+        require_extra("cyndilib", INSTALL)  # (and loads the NDI runtime)
         self.source_name, self.size, self.fps = source_name, size, fps
         self.error: str | None = None
         self.sender = None
@@ -53,9 +47,8 @@ class NdiSender:
         log.info("NDI: sending '%s' at %dx%d", self.sender.source.name, *self.size)
 
     def send(self, rgb: np.ndarray, status=None) -> None:
-        frame = rgb if rgb.shape[1::-1] == self.size else fit_cover(rgb, self.size)
         try:
-            self.sender.write_video(cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA).reshape(-1))
+            self.sender.write_video(cv2.cvtColor(fit_cover(rgb, self.size), cv2.COLOR_RGB2RGBA).reshape(-1))
         except Exception as exc:  # the show goes on without this output
             self.error = f"NDI send failed ({exc})"
 
@@ -71,7 +64,7 @@ class NdiSource:
     to appear)."""
 
     def __init__(self, name: str, fps: float = 30.0, wait: float = 5.0):
-        _cyndilib()
+        require_extra("cyndilib", INSTALL)  # (and loads the NDI runtime)
         from cyndilib.finder import Finder
         from cyndilib.receiver import Receiver
         from cyndilib.video_frame import VideoFrameSync

@@ -6,17 +6,14 @@ from __future__ import annotations
 import asyncio
 import warnings
 
-from live.errors import UserError
+from live.errors import require_extra
 
 INSTALL = "Ableton Link needs the link extra: pip install -e '.[link]' (aalink)"
 
 
 class LinkClock:
     def __init__(self, bpm: float):
-        try:
-            import aalink
-        except ImportError:
-            raise UserError(INSTALL) from None
+        aalink = require_extra("aalink", INSTALL)
         self._loop = asyncio.new_event_loop()  # aalink wants one; its clock is read without running it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

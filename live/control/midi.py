@@ -14,7 +14,7 @@ from pathlib import Path
 
 from live.control.actions import ADDRESSES, Action
 from live.control.bus import ControlBus
-from live.errors import UserError
+from live.errors import UserError, require_extra
 from live.files import read_json_dict, write_json
 
 log = logging.getLogger("live-dream")
@@ -113,10 +113,7 @@ class MidiInput:
     name = "midi"
 
     def __init__(self, bus: ControlBus, mapping: MidiMap, port: str):
-        try:
-            import mido
-        except ImportError:
-            raise UserError(INSTALL) from None
+        mido = require_extra("mido", INSTALL)
         self.bus, self.mapping = bus, mapping
         try:
             names = mido.get_input_names()

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from importlib.util import find_spec
 
 import cv2
 import numpy as np
 
-from live.errors import UserError
+from live.errors import UserError, require_extra
 from live.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 
 
 def _rgba(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    frame = rgb if rgb.shape[1::-1] == size else fit_cover(rgb, size)
-    return cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA)
+    return cv2.cvtColor(fit_cover(rgb, size), cv2.COLOR_RGB2RGBA)
 
 
 class SpoutOutput:
@@ -30,8 +28,7 @@ class SpoutOutput:
     def __init__(self, sender_name: str, size: tuple[int, int]):
         if sys.platform != "win32":
             raise UserError("Spout runs on Windows only; here use NDI (ndi.output) or the virtual camera")
-        if find_spec("SpoutGL") is None:
-            raise UserError("Spout needs the spout extra: pip install -e '.[spout]' (SpoutGL)")
+        require_extra("SpoutGL", "Spout needs the spout extra: pip install -e '.[spout]' (SpoutGL)")
         self.sender_name, self.size, self.error, self.sender = sender_name, size, None, None
 
     def open(self) -> None:
@@ -58,8 +55,7 @@ class SyphonOutput:
     def __init__(self, server_name: str, size: tuple[int, int]):
         if sys.platform != "darwin":
             raise UserError("Syphon runs on macOS only; here use NDI (ndi.output) or the virtual camera")
-        if find_spec("syphon") is None:
-            raise UserError("Syphon needs the syphon extra: pip install -e '.[syphon]' (syphon-python)")
+        require_extra("syphon", "Syphon needs the syphon extra: pip install -e '.[syphon]' (syphon-python)")
         self.server_name, self.size, self.error, self.server = server_name, size, None, None
 
     def open(self) -> None:

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from live.errors import UserError
+from live.errors import UserError, require_extra
 from live.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
@@ -24,10 +24,7 @@ class VirtualCamera:
         self._camera().close()  # a missing device is one line now, before the network and the camera start
 
     def _camera(self):
-        try:
-            import pyvirtualcam
-        except ImportError:
-            raise UserError(INSTALL) from None
+        pyvirtualcam = require_extra("pyvirtualcam", INSTALL)
         try:
             return pyvirtualcam.Camera(*self.size, self.fps, fmt=pyvirtualcam.PixelFormat.RGB, device=self.device)
         except RuntimeError as exc:  # no v4l2loopback device, no OBS virtual camera installed
@@ -38,9 +35,8 @@ class VirtualCamera:
         log.info("virtual camera: %s at %dx%d", self.camera.device, *self.size)
 
     def send(self, rgb: np.ndarray, status=None) -> None:
-        frame = rgb if rgb.shape[1::-1] == self.size else fit_cover(rgb, self.size)
         try:
-            self.camera.send(frame)  # never waits for the camera's clock: the show keeps its own pace
+            self.camera.send(fit_cover(rgb, self.size))  # never waits for the camera's clock: the show keeps its own pace
         except Exception as exc:
             self.error = f"virtual camera failed ({exc})"
 
