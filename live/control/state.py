@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, replace
 
 from live.control.actions import Action
-from live.control.scenes import objective_of, parse_scene
+from live.control.scenes import Scene, objective_of, parse_scene
 
 MAX_STRENGTH, MIN_STRENGTH = 8.0, 0.05
 MIN_BPM, MAX_BPM = 20.0, 300.0
@@ -35,20 +35,28 @@ class ShowState:
     def objective(self) -> str:
         return objective_of(self.presets[self.preset])
 
+    @property
+    def scene(self) -> Scene:
+        return parse_scene(self.presets[self.preset])
+
+
+def with_scene(state: ShowState) -> ShowState:
+    """The state with its scene's numbers: those the scene gives; the others stay as they are."""
+    scene = state.scene
+    return replace(state, strength=state.strength if scene.strength is None else scene.strength,
+                   mix=state.mix if scene.mix is None else scene.mix,
+                   steps=state.steps if scene.steps is None else min(scene.steps, state.max_steps))
+
 
 def apply(state: ShowState, action: Action, check_objective=lambda text: text) -> ShowState:
     """The state after `action` (ValueError, with the reason, if its value is bad); effects (snapshot,
     quit, ...) leave it as it is. `check_objective` parses an objective's text (ValueError if it cannot)."""
     new = _applied(state, action, check_objective)
     if new.preset != state.preset or new.presets != state.presets:
-        scene = parse_scene(new.presets[new.preset])
-        new = replace(new, strength=state.strength if scene.strength is None else scene.strength,
-                      mix=state.mix if scene.mix is None else scene.mix,
-                      steps=state.steps if scene.steps is None else min(scene.steps, state.max_steps))
+        new = with_scene(new)
     if new.objective != state.objective and state.crossfade_seconds > 0:  # the dream morphs into the new one
-        w = fade_weight(state, action.at)  # a change mid-fade starts from where the numbers are now
-        new = replace(new, fade_from=state.objective, fade_started=action.at,
-                      fade_numbers=blended(state, action.at) if w < 1 else (state.strength, state.mix, state.steps))
+        # from where the numbers are now (mid-fade, somewhere between two scenes)
+        new = replace(new, fade_from=state.objective, fade_started=action.at, fade_numbers=blended(state, action.at))
     return new
 
 

@@ -18,7 +18,7 @@ from live.config import Config
 from live.control.actions import Action
 from live.control import beat
 from live.control.bus import ControlBus
-from live.control.state import ShowState, Status, blended
+from live.control.state import ShowState, Status, blended, with_scene
 from live.audio import AudioInput
 from live.control.link import LinkClock
 from live.control.midi import MidiInput, MidiMap
@@ -124,12 +124,9 @@ class Show:
                                   loop=c.loop)
         stack.callback(self.source.close)
         self.dreamer = build_dreamer(self.config)
-        first = parse_scene(self.presets[0])  # the first scene's numbers hold from the start
-        self.bus = ControlBus(ShowState(presets=self.presets, max_steps=live.max_steps,
-                                        steps=live.steps if first.steps is None else min(first.steps, live.max_steps),
-                                        strength=1.0 if first.strength is None else first.strength,
-                                        mix=1.0 if first.mix is None else first.mix,
-                                        crossfade_seconds=live.crossfade_seconds, bpm=self.config.beat.bpm),
+        # the first scene's numbers hold from the start
+        self.bus = ControlBus(with_scene(ShowState(presets=self.presets, max_steps=live.max_steps, steps=live.steps,
+                                                   crossfade_seconds=live.crossfade_seconds, bpm=self.config.beat.bpm)),
                               check_objective=self.dreamer.check_objective)
         self.tuner = build_tuner(self.config)
         inbox, self.outbox = LatestSlot(), LatestSlot()

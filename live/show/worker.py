@@ -18,7 +18,6 @@ import torch
 from live.config import TemporalSettings
 from live.control.actions import Action
 from live.control.bus import ControlBus
-from live.control.scenes import parse_scene
 from live.control.state import ShowState, blended
 from live.dream.temporal import TemporalDreamer
 from live.imageio import fit_cover
@@ -55,8 +54,7 @@ class DreamWorker:
         self.tuner, self.profile = tuner, profile
         self.size = size  # this thread's own: written nowhere else
         self.base_temporal = temporal  # a scene may change some of it; the rest stays
-        scene = parse_scene(bus.state.presets[bus.state.preset])
-        self.temporal = TemporalDreamer(self._dream, replace(temporal, **dict(scene.temporal)), profile)
+        self.temporal = TemporalDreamer(self._dream, self._scene_temporal(bus.state), profile)
         self.status = WorkerStatus(size, backend=dreamer.backend(0, size, max(1, bus.state.steps)).name)
         self.dreamed = 0
         self.error: str | None = None
@@ -68,6 +66,10 @@ class DreamWorker:
         self.strength_pulse = strength_pulse  # the beat's factor on the strength (1: no pulse)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
+
+    def _scene_temporal(self, state: ShowState) -> TemporalSettings:
+        """The temporal settings with the scene's own (scenes are checked at start)."""
+        return replace(self.base_temporal, **dict(state.scene.temporal))
 
     def _dream(self, image: np.ndarray) -> np.ndarray:
         s, now = self._state, time.monotonic()
@@ -122,8 +124,7 @@ class DreamWorker:
                         or Crossfade.fading(self._state, time.monotonic())):
                     self.temporal.wake()  # a settled dream would take seconds to follow the change
                 if previous.preset != self._state.preset or previous.presets != self._state.presets:
-                    scene = parse_scene(self._state.presets[self._state.preset])  # checked at start
-                    self.temporal.settings = replace(self.base_temporal, **dict(scene.temporal))
+                    self.temporal.settings = self._scene_temporal(self._state)
                 try:
                     if self._state.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
                         frame = replace(held, seq=frame.seq, t_captured=frame.t_captured)
