@@ -160,6 +160,22 @@ class InstallationConfig:
     # unattended: no HUD, no snapshot key, the cursor hidden, no file written (snapshots, MIDI learn) and
     # nothing listening beyond this machine unless a setting asks for it (--installation does the same)
     enabled: bool = False
+    stale_seconds: float = setting(5.0, _range(0.5, 3600.0))  # a camera repeating one frame this long is reopened
+    reconnect_max_seconds: float = setting(10.0, _range(0.5, 600.0))  # reopening backs off up to this interval
+    idle_seconds: float = setting(60.0, _range(0.0, 86400.0))  # nobody moved this long: the attract loop; 0 = never
+    attract_fade: float = setting(4.0, _range(0.0, 60.0))  # seconds to fade into the attract loop
+    attract_zoom: float = setting(0.04, _range(0.0, 1.0))  # the attract loop zooms in this much per second
+    attract_scene_seconds: float = setting(30.0, _range(1.0, 86400.0))  # it drifts to the next scene this often
+    motion_share: float = setting(0.005, _range(0.0001, 1.0))  # share of the picture that must change to count as motion
+    resume: bool = True  # keep the scene, strength and mix (no image) and resume them after a restart
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    # opening hours, e.g. "Mon-Fri 10:00-18:00; Sat,Sun 11:00-17:00"; "" = always open. Closed: black,
+    # no dreaming, the camera closed
+    hours: str = ""
+    fade_seconds: float = setting(5.0, _range(0.0, 600.0))  # fade to black at closing (and up at opening)
 
 
 @dataclass(frozen=True)
@@ -216,6 +232,7 @@ class Config:
     virtualcam: VirtualCamConfig = field(default_factory=VirtualCamConfig)
     share: ShareConfig = field(default_factory=ShareConfig)
     installation: InstallationConfig = field(default_factory=InstallationConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}

@@ -75,7 +75,8 @@ def list_cameras() -> list[tuple[int, str]]:
 
 
 class CameraSource:
-    def __init__(self, which: str, width: int, height: int, fps: int):
+    def __init__(self, which: str, width: int, height: int, fps: int, reconnect_seconds: float = RECONNECT_SECONDS):
+        self.reconnect_seconds = reconnect_seconds  # 0: fail at once (installation mode reopens it for ever)
         cameras = list_cameras()
         if not cameras and sys.platform.startswith("linux"):
             raise UserError(f"no camera found on this machine (wanted camera {which}); connect one and check "
@@ -137,9 +138,11 @@ class CameraSource:
 
     def _reconnect(self):
         """A USB hiccup or a cable knocked by a visitor: reopen for a while before giving up."""
+        if not self.reconnect_seconds:
+            raise RuntimeError(f"camera {self.index} stopped delivering frames")
         log.warning("camera %s stopped delivering frames; reconnecting for up to %d s", self.index,
-                    RECONNECT_SECONDS)
-        deadline = time.monotonic() + RECONNECT_SECONDS
+                    self.reconnect_seconds)
+        deadline = time.monotonic() + self.reconnect_seconds
         while time.monotonic() < deadline:
             self.cap.release()
             time.sleep(1.0)
@@ -149,7 +152,7 @@ class CameraSource:
                 log.info("camera %s is back", self.index)
                 return bgr
         raise RuntimeError(f"camera {self.index} stopped delivering frames and did not come back within "
-                           f"{RECONNECT_SECONDS} s; check its cable")
+                           f"{self.reconnect_seconds:g} s; check its cable")
 
     def close(self):
         self.cap.release()
@@ -266,12 +269,13 @@ class DemoSource:
         pass
 
 
-def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = False, loop: bool = True):
+def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = False, loop: bool = True,
+                reconnect_seconds: float = RECONNECT_SECONDS):
     """'auto' (camera 0, else demo), 'demo', 'camera:N' / 'camera:NAME' / 'N', 'ndi:NAME', a video file, or a
     folder."""
     if spec == "auto":
         if list_cameras():
-            return CameraSource("0", width, height, fps)
+            return CameraSource("0", width, height, fps, reconnect_seconds)
         log.info("no camera found: using the built-in demo source")
         return DemoSource(width, height, fps)
     if spec == "demo":
@@ -280,7 +284,7 @@ def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = Fa
         from live.ndi import NdiSource
         return NdiSource(spec.removeprefix("ndi:"), fps)
     if spec.startswith("camera:") or spec.isdigit():
-        return CameraSource(spec.removeprefix("camera:"), width, height, fps)
+        return CameraSource(spec.removeprefix("camera:"), width, height, fps, reconnect_seconds)
     if not spec.strip():
         raise UserError("the source is empty; use auto, demo, camera:N, a video file or a folder of images")
     path = Path(spec)
@@ -297,6 +301,7 @@ def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = Fa
 class StillImageSource:
     """One photo, shown as a still scene: decoded once (unreadable: a clear line now), held at the size
     it is needed at."""
+    still = True  # the same frame for ever is what it is for (not a frozen camera)
 
     def __init__(self, path: str, fps: float, size: tuple[int, int]):
         self.image = shrink_to_cover(read_image(path), size)

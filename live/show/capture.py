@@ -29,14 +29,16 @@ class CaptureThread:
 
     def stop(self):
         self._stop.set()
+        if hasattr(self.source, "stop_reading"):  # a source waiting to reopen a camera returns at once
+            self.source.stop_reading()
         self._thread.join(timeout=5)
         self.source.close()
 
     def _run(self):
-        period = 1.0 / self.source.fps if self.source.fps else 0.0
         next_time = time.monotonic()
         try:
             while not self._stop.is_set():
+                period = 1.0 / self.source.fps if self.source.fps else 0.0  # a reopened source may differ
                 with self.profile.stage("capture"):
                     image = self.source.read()
                 if image is None:
