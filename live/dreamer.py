@@ -96,6 +96,16 @@ class Dreamer:
                     return candidate
         return TorchBackend(net, objective, self.settings, self.device, self.precision)
 
+    def fall_back_to_torch(self) -> bool:
+        """From now on every preset is dreamed by the torch backend (it needs no export and takes any
+        size): the self-healing worker's first remedy. False if torch was dreaming them already."""
+        if self.kind == "torch" and all(isinstance(b, TorchBackend) for b in self._backends.values()):
+            return False
+        self._backends = {(preset, None): self._torch_backend(preset, *self.net(preset))
+                          for preset, _ in self._backends}
+        self.kind = "torch"
+        return True
+
     def run(self, image: np.ndarray, preset: int, steps: int, strength: float) -> np.ndarray:
         if steps <= 0:
             return image

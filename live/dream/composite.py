@@ -23,6 +23,12 @@ def dimmed(image: np.ndarray, light: float) -> np.ndarray:
     return image if light >= 1.0 else cv2.convertScaleAbs(image, alpha=max(light, 0.0))
 
 
+def faded_into(shown: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    """`shown` fading into `other` (any size: brought to shown's): 0 shows `shown`, 1 `other`."""
+    other = fit_cover(other, shown.shape[1::-1])
+    return other if weight >= 1.0 else cv2.addWeighted(shown, 1.0 - weight, other, weight, 0.0)
+
+
 def compose(dream: np.ndarray, source: np.ndarray, camera: np.ndarray | None, size: tuple[int, int],
             mode: str = "residual", mix: float = 1.0) -> np.ndarray:
     """The shown frame, uint8 RGB of `size` (w, h). `dream` and `source` are the dream and the frame it was

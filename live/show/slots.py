@@ -15,6 +15,8 @@ class Frame:
     t_captured: float  # time.monotonic() when the source delivered it
     source_image: np.ndarray | None = None  # for dreamed frames: the input they were dreamed from
     camera_image: np.ndarray | None = None  # for dreamed frames: the camera frame as captured (full size)
+    attract: np.ndarray | None = None  # the attract loop's frame, shown over the dream at attract_weight
+    attract_weight: float = 0.0  # 1: the attract loop's frame is `image` itself (no visitor in it)
 
 
 class LatestSlot:

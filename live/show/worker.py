@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from live.config import TemporalSettings
+from live.config import InstallationConfig, TemporalSettings
 from live.control.actions import Action
 from live.control.bus import ControlBus
 from live.control.state import ShowState, blended
@@ -23,12 +23,18 @@ from live.dream.temporal import TemporalDreamer
 from live.imageio import fit_cover
 from live.profiling import NO_PROFILE, Profile
 from live.dreamer import Dreamer
+from live.show.attract import AttractLoop, MotionWatch
 from live.show.crossfade import Crossfade
 from live.show.slots import Frame, LatestSlot
 from live.show.tuner import Tuner
 
 log = logging.getLogger("live-dream")
-MAX_FAILURES_IN_A_ROW = 50  # frames: a fault that persists this long ends the run with its reason
+MAX_FAILURES_IN_A_ROW = 50  # frames: a fault that persists this long ends an attended run with its reason
+TORCH_AFTER_FAILURES = 5  # unattended: this many failed frames in a row and the torch backend takes over
+SHRINK_AFTER_FAILURES = 100  # ... and every this many more (seconds of failing), a smaller dream size
+MIN_HEALING_WIDTH = 64
+RESTORE_SIZE_AFTER_S = 600.0  # a size lowered by the healing is tried again after this long without a failure
+ATTRACT_WAIT_S = 1 / 30  # with the attract loop on, the worker dreams without waiting for the camera
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -49,7 +55,10 @@ class WorkerStatus:
 class DreamWorker:
     def __init__(self, dreamer: Dreamer, temporal: TemporalSettings, size: tuple[int, int],
                  inbox: LatestSlot, outbox: LatestSlot, bus: ControlBus, tuner: Tuner | None = None,
-                 profile: Profile = NO_PROFILE, strength_pulse: Callable[[ShowState], float] = lambda state: 1.0):
+                 profile: Profile = NO_PROFILE, strength_pulse: Callable[[ShowState], float] = lambda state: 1.0,
+                 unattended: InstallationConfig | None = None, source_ok: Callable[[], bool] | None = None):
+        """`unattended` (installation mode): failures heal instead of ending the run, and an empty room
+        (or a camera away) brings the attract loop. `source_ok`: whether the camera is delivering."""
         self.dreamer, self.inbox, self.outbox, self.bus = dreamer, inbox, outbox, bus
         self.tuner, self.profile = tuner, profile
         self.size = size  # this thread's own: written nowhere else
@@ -64,6 +73,23 @@ class DreamWorker:
         self._state = bus.state  # the state this frame is dreamed with
         self.crossfade = Crossfade()
         self.strength_pulse = strength_pulse  # the beat's factor on the strength (1: no pulse)
+        self.self_healing = unattended is not None
+        self.failures_in_a_row = 0
+        self.healing: str | None = None  # what the self-healing changed, for /health
+        self._shrunk_from: tuple[int, int] | None = None  # the size before the healing lowered it
+        self._last_failure_at = 0.0
+        self.source_ok = source_ok
+        self.motion = self.attract = None
+        if unattended is not None and unattended.idle_seconds > 0:
+            self.idle_seconds = unattended.idle_seconds
+            self.motion = MotionWatch(unattended.motion_share, time.monotonic())
+            self.attract = AttractLoop(self._dream_attract, unattended.attract_fade, unattended.attract_zoom,
+                                       unattended.attract_scene_seconds)
+        self._away_since: float | None = None
+        self._held: Frame | None = None  # the frame being dreamed on while frozen
+        self._last_live: Frame | None = None  # the last live dream (shown under the attract loop's fade)
+        self._out_seq = 0
+        self.asleep = threading.Event()  # set by the show outside opening hours
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
@@ -77,6 +103,9 @@ class DreamWorker:
         strength, _, steps = blended(s, now)  # a crossfade moves them from the old scene's to the new one's
         with self.profile.stage("steps"):
             return self.dreamer.run(image, preset, round(steps), strength * self.strength_pulse(s))
+
+    def _dream_attract(self, image: np.ndarray, objective: str, state: ShowState) -> np.ndarray:
+        return self.dreamer.run(image, self.dreamer.preset_for(objective), max(1, state.steps), state.strength)
 
     def start(self):
         self._thread.start()
@@ -109,52 +138,44 @@ class DreamWorker:
         log.warning("out of GPU memory: dream resolution lowered to %dx%d", *self.size)
 
     def _run(self):
-        last_seq, held, failures_in_a_row = 0, None, 0
+        last_seq = 0
         try:
             while not self._stop.is_set():
-                frame = self.inbox.get_newer(last_seq, timeout=0.1)
-                if frame is None:
-                    if self.inbox.closed:
-                        break
+                if self.asleep.is_set():  # outside opening hours: no dreaming, nothing kept
+                    self._forget()
+                    self._stop.wait(0.1)
                     continue
-                last_seq = frame.seq
+                frame = self.inbox.get_newer(last_seq, timeout=ATTRACT_WAIT_S if self.attract else 0.1)
+                now = time.monotonic()
+                if frame is not None:
+                    last_seq = frame.seq
+                    if self.motion:
+                        self.motion.see(frame.image, now)
+                elif self.inbox.closed:
+                    break
+                weight = self.attract.update(now, self._idle(now)) if self.attract else 0.0
+                if frame is None and weight == 0.0:
+                    continue
                 t0 = time.perf_counter()
-                previous, self._state = self._state, self.bus.state
-                if ((previous.objective, previous.strength) != (self._state.objective, self._state.strength)
-                        or Crossfade.fading(self._state, time.monotonic())):
-                    self.temporal.wake()  # a settled dream would take seconds to follow the change
-                if previous.preset != self._state.preset or previous.presets != self._state.presets:
-                    self.temporal.settings = self._scene_temporal(self._state)
-                try:
-                    if self._state.frozen and held is not None and held.image.shape[:2] == self.size[::-1]:
-                        frame = replace(held, seq=frame.seq, t_captured=frame.t_captured)
-                    else:
-                        with self.profile.stage("preprocess"):
-                            small = fit_cover(frame.image, self.size)
-                        frame = held = replace(frame, image=small, camera_image=frame.image)
-                    out = self._dream_frame(frame.image.astype(np.float32) / 255.0)
-                except Exception as exc:
-                    if is_out_of_memory(exc):
-                        self._out_of_memory()
+                self._follow_state()
+                if frame is not None and weight < 1.0:
+                    live = self._live_frame(frame)
+                    if live is None:
                         continue
-                    failures_in_a_row += 1
-                    self.failed += 1
-                    if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
-                        raise
-                    self.last_failure = (f"frame {frame.seq} skipped: {exc.__class__.__name__}: "
-                                         + (str(exc).splitlines()[0][:200] if str(exc) else ""))
-                    log.warning("%s (the show goes on)", self.last_failure)
-                    log.debug("frame %d skipped", frame.seq, exc_info=True)  # the traceback, for --log-file
+                    self._last_live = live
+                elif weight >= 1.0:
+                    self._forget_visitors()
+                out = self._last_live if frame is not None else self._shown_again(now)
+                if weight > 0.0 and (attract := self._attract_frame(now)) is not None:
+                    out = self._with_attract(out, attract, weight, now)
+                if out is None:
                     continue
-                failures_in_a_row = 0
-                self.dreamed += 1
-                dreamed = (out * 255.0 + 0.5).astype(np.uint8)
-                self.outbox.put(Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image,
-                                      camera_image=frame.camera_image))
+                self._out_seq += 1
+                self.outbox.put(replace(out, seq=self._out_seq))
                 frame_ms = (time.perf_counter() - t0) * 1000
-                h, w = frame.image.shape[:2]
+                h, w = out.image.shape[:2]
                 self.status = WorkerStatus((w, h), frame_ms, self._backend_name((w, h)))
-                if self.tuner and (setting := self.tuner.update(frame_ms)):
+                if self.tuner and weight == 0.0 and (setting := self.tuner.update(frame_ms)):
                     self._apply(setting)
         except Exception as exc:
             log.debug("dream worker stopped", exc_info=True)  # the traceback, for --log-file
@@ -162,6 +183,118 @@ class DreamWorker:
                           f"{exc.__class__.__name__}: {exc}")
         finally:
             self.outbox.close()
+
+    def _follow_state(self) -> None:
+        """This frame's state from the bus; a change of objective or strength wakes a settled dream."""
+        previous, self._state = self._state, self.bus.state
+        if ((previous.objective, previous.strength) != (self._state.objective, self._state.strength)
+                or Crossfade.fading(self._state, time.monotonic())):
+            self.temporal.wake()  # a settled dream would take seconds to follow the change
+        if previous.preset != self._state.preset or previous.presets != self._state.presets:
+            self.temporal.settings = self._scene_temporal(self._state)
+
+    def _idle(self, now: float) -> bool:
+        """Nobody has moved for idle_seconds, or the camera has been away for a second."""
+        away = self.source_ok is not None and not self.source_ok()
+        if away and self._away_since is None:
+            self._away_since = now
+        elif not away:
+            self._away_since = None
+        return (self.motion.idle_for(now) >= self.idle_seconds
+                or (self._away_since is not None and now - self._away_since >= 1.0))
+
+    def _live_frame(self, frame: Frame) -> Frame | None:
+        """A camera frame dreamed, or None if it was skipped (a failure, the memory guard)."""
+        try:
+            if self._state.frozen and self._held is not None and self._held.image.shape[:2] == self.size[::-1]:
+                frame = replace(self._held, seq=frame.seq, t_captured=frame.t_captured)
+            else:
+                with self.profile.stage("preprocess"):
+                    small = fit_cover(frame.image, self.size)
+                frame = self._held = replace(frame, image=small, camera_image=frame.image)
+            out = self._dream_frame(frame.image.astype(np.float32) / 255.0)
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                self._out_of_memory()
+                return None
+            return self._failed(frame, exc)
+        self.failures_in_a_row = 0
+        self.dreamed += 1
+        if self._shrunk_from and time.monotonic() - self._last_failure_at >= RESTORE_SIZE_AFTER_S:
+            self.size, self._shrunk_from = self._shrunk_from, None
+            self.healing = None
+            log.info("no failure for %.0f s: back to the dream size %dx%d", RESTORE_SIZE_AFTER_S, *self.size)
+        dreamed = (out * 255.0 + 0.5).astype(np.uint8)
+        return Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image, camera_image=frame.camera_image)
+
+    def _failed(self, frame: Frame, exc: Exception) -> Frame | None:
+        """A frame whose dreaming raised: logged with its traceback and skipped. Unattended, repeated
+        failures heal: the torch backend, then a smaller size, and meanwhile the camera undreamed (the
+        picture never freezes); attended, 50 in a row end the run with the reason."""
+        self.failures_in_a_row += 1
+        self.failed += 1
+        self._last_failure_at = time.monotonic()
+        self.last_failure = (f"frame {frame.seq} skipped: {exc.__class__.__name__}: "
+                             + (str(exc).splitlines()[0][:200] if str(exc) else ""))
+        if self.failures_in_a_row == 1 or self.failures_in_a_row % 100 == 0:
+            log.warning("%s (the show goes on)", self.last_failure, exc_info=self.self_healing)
+        else:
+            log.debug("frame %d skipped", frame.seq, exc_info=True)  # the traceback, for --log-file
+        if not self.self_healing:
+            if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise exc
+            return None
+        if self.failures_in_a_row == TORCH_AFTER_FAILURES and self.dreamer.fall_back_to_torch():
+            self.healing = f"fell back to the torch backend after {TORCH_AFTER_FAILURES} failed frames"
+            log.warning("dreaming failed %d times in a row: %s", TORCH_AFTER_FAILURES, self.healing)
+        elif self.failures_in_a_row % SHRINK_AFTER_FAILURES == 0 and self.size[0] > MIN_HEALING_WIDTH:
+            w, h = self.size
+            self._shrunk_from = self._shrunk_from or self.size
+            self.size = (max(MIN_HEALING_WIDTH, int(w * 0.75) // 16 * 16), max(16, int(h * 0.75) // 16 * 16))
+            self.healing = f"dream size lowered to {self.size[0]}x{self.size[1]} after repeated failures"
+            log.warning("dreaming failed %d times in a row: %s", self.failures_in_a_row, self.healing)
+        self.temporal.reset()
+        try:  # meanwhile the camera, undreamed: the picture does not freeze
+            image = fit_cover(frame.camera_image if frame.camera_image is not None else frame.image, self.size)
+        except Exception:  # noqa: BLE001 - a frame that cannot even be resized (garbage) is skipped
+            return None
+        return Frame(image, frame.seq, frame.t_captured, source_image=image, camera_image=frame.camera_image)
+
+    def _attract_frame(self, now: float) -> np.ndarray | None:
+        try:
+            return (self.attract.frame(self._state, self.size, now) * 255.0 + 0.5).astype(np.uint8)
+        except Exception as exc:  # noqa: BLE001 - the attract loop must not end an unattended show
+            if is_out_of_memory(exc):
+                self._out_of_memory()
+            self.attract.image = None
+            self.last_failure = f"attract loop frame skipped: {exc.__class__.__name__}: {exc}"
+            log.warning(self.last_failure, exc_info=True)
+            return None
+
+    def _with_attract(self, live: Frame | None, attract: np.ndarray, weight: float, now: float) -> Frame:
+        if live is None or weight >= 1.0 or live.image.shape != attract.shape:
+            return Frame(attract, 0, now, source_image=attract, attract_weight=1.0)
+        return replace(live, attract=attract, attract_weight=weight)
+
+    def _shown_again(self, now: float) -> Frame | None:
+        """The last live dream again, under the attract loop's fade while no camera frame comes: as the
+        dream's own picture (no camera frame of its time kept with it), timed now."""
+        last = self._last_live
+        return None if last is None else replace(last, t_captured=now, camera_image=None)
+
+    def _forget(self) -> None:
+        """Closed: drop every dream, the visitors' and the attract loop's."""
+        self._forget_visitors()
+        if self.attract:
+            self.attract.weight, self.attract.image = 0.0, None
+        if self.motion:
+            self.motion.last_motion = time.monotonic()
+
+    def _forget_visitors(self) -> None:
+        """The attract loop is all that is shown: nothing of the last visitor is kept for later."""
+        if self._last_live is not None or self._held is not None:
+            self.temporal.reset()
+            self._last_live = self._held = None
 
     def _backend_name(self, size: tuple[int, int]) -> str:
         if self._state.steps <= 0:
