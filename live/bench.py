@@ -148,7 +148,7 @@ class ControlProbe:
         self._thread = None
         self._stop = threading.Event()
 
-    def frame_shown(self, state, now: float) -> None:
+    def frame_shown(self, state, now: float, item=None) -> None:
         self.shown_at.append(now)
         if self._thread is None:  # frames flow: start sending
             self._thread = threading.Thread(target=self._send, name="control-probe", daemon=True)

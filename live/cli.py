@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import math
 import sys
 from pathlib import Path
@@ -115,8 +116,14 @@ def cmd_run(args):
         args.set.append("installation.enabled=true")
     args.set += size_overrides(args.size)
     config = config_from_args(args, RUN_FLAGS)
+    if config.installation.enabled:
+        _tracebacks_in_the_log()
+    now = None
+    if args.now:
+        from live.schedule import parse_now
+        now = parse_now(args.now)
     summary = run_live(config, RunOptions(seconds=args.seconds, frames=args.frames, fast=args.fast,
-                                          measure=args.measure, stats_json=args.stats_json))
+                                          measure=args.measure, stats_json=args.stats_json, now=now))
     return 130 if summary["interrupted"] else 0
 
 
@@ -143,6 +150,16 @@ def cmd_bench(args):
         except ValueError:
             raise UserError(f"--sizes '{args.sizes}' must look like 320x240,640x360") from None
     run_bench(config_from_args(args, RUN_FLAGS), sizes, args.repeats, args.seconds, args.profile, args.json)
+
+
+def cmd_soak(args):
+    from live.soak import run_soak
+    _tracebacks_in_the_log()
+    args.set = list(args.set) + size_overrides(args.size)
+    if getattr(args, "capture.source") is None:
+        setattr(args, "capture.source", "demo")  # no camera needed: the faults are injected
+    report = run_soak(config_from_args(args, RUN_FLAGS), args.minutes, args.json, args.cycle)
+    return 0 if report["recovered"] == report["injected"] else 1
 
 
 def cmd_service(args):
@@ -230,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--installation", action="store_true",
                    help="unattended: no HUD or snapshot key, no file written, nothing listening beyond loopback")
     p.add_argument("--size", help="dream resolution, e.g. 320x240")
+    p.add_argument("--now", metavar="'YYYY-MM-DD HH:MM[:SS]'",
+                   help="read the opening hours (schedule.hours) as if the show started at this moment: try the "
+                        "schedule without waiting")
     p.add_argument("--seconds", type=positive(float), help="stop after this many seconds")
     p.add_argument("--frames", type=positive(int), help="stop after this many frames shown")
     p.add_argument("--fast", action="store_true",
@@ -260,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("soak", help="run the installation with faults injected; report fps, memory, recovery")
+    p.add_argument("--minutes", type=positive(float), default=30.0, help="how long (default 30)")
+    p.add_argument("--cycle", type=positive(float), default=60.0,
+                   help="seconds between rounds of faults (default 60: every fault once a minute)")
+    p.add_argument("--size", help="dream resolution, e.g. 320x240")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    add_config_options(p, RUN_FLAGS)
+    p.set_defaults(func=cmd_soak)
+
     p = sub.add_parser("service", help="install the show as a systemd user service (restarts, watchdog)")
     p.add_argument("action", choices=["install"])
     p.add_argument("--print", action="store_true", help="print the unit instead of writing it")
@@ -277,10 +306,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _OneLine(logging.Formatter):
-    """What a user sees: `live-dream: message`, one line, never a traceback (those go to --log-file)."""
+    """What a user sees: `live-dream: message`, one line, never a traceback (those go to --log-file).
+    Unattended (installation mode) the lines go to the journal, and failures keep their tracebacks."""
+    tracebacks = False
 
     def format(self, record):
-        return "live-dream: " + record.getMessage()
+        line = "live-dream: " + record.getMessage()
+        if self.tracebacks and record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _tracebacks_in_the_log() -> None:
+    for handler in logging.getLogger("live-dream").handlers:
+        if isinstance(handler.formatter, _OneLine):
+            handler.formatter.tracebacks = True
 
 
 def _setup_logging() -> None:
@@ -300,7 +340,8 @@ def _log_to_file(path: str) -> None:
     says what happened."""
     from live.files import check_output
     check_output(path, "log to")
-    handler = logging.FileHandler(path, encoding="utf-8")
+    # rotated at 10 MB, five kept: months unattended cannot fill the disk
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s: %(message)s"))
     logging.getLogger("live-dream").addHandler(handler)
 

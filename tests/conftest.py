@@ -11,6 +11,9 @@ os.environ["LIVE_DREAM_OFFLINE"] = "1"
 if "LIVE_DREAM_MODELS" not in os.environ:
     import tempfile
     os.environ["LIVE_DREAM_MODELS"] = tempfile.mkdtemp(prefix="live-dream-models-")
+if "XDG_STATE_HOME" not in os.environ:  # installation mode keeps the show's state: never in the real home
+    import tempfile
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="live-dream-state-")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 

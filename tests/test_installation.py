@@ -74,7 +74,7 @@ def test_no_watchdog_while_no_frame_is_shown(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "build_dreamer", build_with_a_hang)
     config = load_config(None, {"display.mode": "headless", "capture.source": "demo", "live.width": 96,
                                 "live.height": 64, "live.backend": "torch", "live.presets": "block9"})
-    shown = threading.Thread(target=run_live, args=(config, RunOptions(seconds=14, observe=lambda s, t: frames.append(t))))
+    shown = threading.Thread(target=run_live, args=(config, RunOptions(seconds=14, observe=lambda s, t, item: frames.append(t))))
     shown.start()
     messages = received(listener, 16)
     shown.join(timeout=60)
@@ -123,7 +123,8 @@ def test_installation_mode_writes_nothing_and_listens_only_on_loopback(tmp_path)
     http, osc = free_port(), free_port(socket.SOCK_DGRAM)
     show = subprocess.Popen([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
                              "60", "--size", "96x64", "--installation", "--http", str(http), "--osc", str(osc)],
-                            cwd=cwd, env={**os.environ, "HOME": str(home)}, stdout=subprocess.PIPE,
+                            cwd=cwd, env={**{k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"},
+                                          "HOME": str(home)}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -145,4 +146,7 @@ def test_installation_mode_writes_nothing_and_listens_only_on_loopback(tmp_path)
         show.terminate()
         output = show.communicate(timeout=60)[0]
     assert "snapshot ignored: installation mode keeps nothing of its visitors" in output
-    assert list(cwd.rglob("*")) == [] and list(home.rglob("*")) == []  # no file, no folder, anywhere it could go
+    assert list(cwd.rglob("*")) == []  # no file, no folder
+    # the one file anywhere: the show's state for a restart (numbers and the scene's text, never an image)
+    assert [p.relative_to(home) for p in home.rglob("*") if p.is_file()] == [Path(".local/state/live-dream/show.json")]
+    assert set(json.loads((home / ".local/state/live-dream/show.json").read_text())) == {"scene", "strength", "mix"}

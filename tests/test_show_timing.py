@@ -15,7 +15,7 @@ def test_no_frame_time_spike_during_crossfades(tmp_path):
                                 "live.height": 240, "live.presets": "block9; block11 | strength=1.5 mix=0.7; class:jellyfish | strength=0.8",
                                 "live.backend": "torch", "live.cycle_seconds": 1.2, "live.crossfade_seconds": 0.8,
                                 "record.path": ""})
-    summary = run_live(config, RunOptions(seconds=6, observe=lambda state, now: shown.append((now, state))))
+    summary = run_live(config, RunOptions(seconds=6, observe=lambda state, now, item: shown.append((now, state))))
     assert summary["timed_preset_changes"] >= 3
     from live.control.state import fade_weight
     gaps = [(b - a, fade_weight(state, b) < 1) for (a, _), (b, state) in zip(shown, shown[1:])]

@@ -7,12 +7,15 @@ failing), closes it all in reverse order: threads joined, camera released, recor
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 from live.config import Config
 from live.control.actions import Action
@@ -24,7 +27,7 @@ from live.control.link import LinkClock
 from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput, OscStatus
 from live.control.web import WebControl, check_binding
-from live.dream.composite import compose, dimmed, framed_camera
+from live.dream.composite import compose, dimmed, faded_into, framed_camera
 from live.dream.quality import PictureMeter, format_figures
 from live.errors import UserError
 from live.files import check_output, write_json
@@ -32,15 +35,18 @@ from live.outputs import OUTPUTS, wanted_outputs
 from live.outputs.snapshots import write_snapshot
 from live.outputs.window import screen_available
 from live.profiling import Profile
+from live.schedule import OpeningHours, ShowClock
 from live.service import SystemdNotifier
 from live.show.capture import CaptureThread
 from live.control.scenes import parse_scene
 from live.dreamer import build_dreamer, presets_for
+from live.show.memory import ShowMemory
+from live.show.resilient import ResilientSource
 from live.show.slots import LatestSlot
 from live.show.stats import RunStats, format_summary
 from live.show.tuner import Setting, Tuner, ladder
 from live.show.worker import DreamWorker
-from live.sources import CameraSource, open_source
+from live.sources import RECONNECT_SECONDS, CameraSource, open_source
 from live.stopping import StopSignals, stop_requested
 
 log = logging.getLogger("live-dream")
@@ -59,7 +65,10 @@ class RunOptions:
     measure: bool = False
     stats_json: str | None = None
     profile: bool = False
-    observe: Callable[[ShowState, float], None] | None = None  # told of each frame shown (the bench's probe)
+    # told of each frame shown: (state, time.perf_counter(), the worker's Frame) (the bench's probe, the soak)
+    observe: Callable[[ShowState, float, object], None] | None = None
+    now: dt.datetime | None = None  # read the opening hours as if it were this moment now (--now)
+    faults: object | None = None  # the soak's fault plan: wraps the source opener and the dreamer
 
 
 def build_tuner(config: Config) -> Tuner | None:
@@ -71,9 +80,12 @@ def build_tuner(config: Config) -> Tuner | None:
     return Tuner(rungs, Setting(live.width, live.height, live.steps), t.target_fps)
 
 
-def run_live(config: Config, options: RunOptions) -> dict:
+def run_live(config: Config, options: RunOptions, watch: Callable[["Show"], None] | None = None) -> dict:
+    """`watch` is handed the show before it starts (the soak looks at its source and worker)."""
     with StopSignals() as signals:  # until the summary is written: a second signal cannot cut it short
         show = Show(config, options)
+        if watch:
+            watch(show)
         with ExitStack() as stack:
             show.start(stack)
             signals.frames_flowing()
@@ -111,7 +123,13 @@ class Show:
         learned = "" if config.installation.enabled else m.learned_file  # installation mode writes no file
         self.midi_map, self.midi = (MidiMap(m.cc, m.notes, learned) if m.port else None), None
         self.audio = self.link = None
-        self.systemd, self.next_watchdog = SystemdNotifier(), 0.0
+        self.systemd, self.next_watchdog, self.ready = SystemdNotifier(), 0.0, False
+        installation = config.installation
+        self.unattended = installation if installation.enabled else None
+        self.hours, self.clock = OpeningHours(config.schedule.hours), ShowClock()
+        self.memory = ShowMemory() if installation.enabled and installation.resume else None
+        self.is_open, self.closing, self.asleep, self.fade_s = True, False, False, BLACKOUT_FADE_S
+        self.next_schedule_check = self.next_black_frame = 0.0
         self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
         self.next_status = time.monotonic() + 1.0
         self._health: dict = {}
@@ -120,21 +138,25 @@ class Show:
     def start(self, stack: ExitStack) -> None:
         c, live = self.config.capture, self.config.live
         # The source first: a missing file or camera is one line at once, not after the network is ready.
-        self.source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=self.options.fast,
-                                  loop=c.loop)
+        self.source = self._open_source()
         stack.callback(self.source.close)
         self.dreamer = build_dreamer(self.config)
+        if self.options.faults:
+            self.dreamer = self.options.faults.dreamer(self.dreamer)
         # the first scene's numbers hold from the start
         self.bus = ControlBus(with_scene(ShowState(presets=self.presets, max_steps=live.max_steps, steps=live.steps,
                                                    crossfade_seconds=live.crossfade_seconds, bpm=self.config.beat.bpm)),
                               check_objective=self.dreamer.check_objective)
+        if self.memory:
+            self.memory.restore(self.bus)
         self.tuner = build_tuner(self.config)
         inbox, self.outbox = LatestSlot(), LatestSlot()
         self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and isinstance(self.source, CameraSource),
                                      profile=self.profile)
         self.worker = DreamWorker(self.dreamer, self.config.temporal, (live.width, live.height), inbox,
                                   self.outbox, self.bus, self.tuner, self.profile,
-                                  strength_pulse=lambda state: self.pulse("strength", state))
+                                  strength_pulse=lambda state: self.pulse("strength", state),
+                                  unattended=self.unattended, source_ok=self._source_ok)
         log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", self.source.description,
                  self.dreamer.spec.name, live.width, live.height, live.steps, self.worker.status.backend)
         for output in self.outputs:
@@ -166,6 +188,32 @@ class Show:
                                       control.token).start().close)
         self.deadline = time.monotonic() + self.options.seconds if self.options.seconds else None
         self.next_cycle = time.monotonic() + live.cycle_seconds
+        if self.options.now:  # --now: the moment the show starts, now that it is ready (exports can take a while)
+            self.clock = ShowClock(self.options.now)
+        if not self.hours.is_open(self.clock.now()):
+            self.is_open = False
+            self._go_to_sleep()
+
+    def _open_source(self):
+        """The source; unattended or with opening hours, wrapped so that it never gives up (and can be
+        closed while the show is)."""
+        c, faults = self.config.capture, self.options.faults
+        resilient = self.unattended or not self.hours.always_open
+
+        def opener(reconnect_seconds=0):
+            source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=self.options.fast,
+                                 loop=c.loop, reconnect_seconds=reconnect_seconds)
+            return faults.source(source) if faults else source
+        if not resilient:
+            return opener(RECONNECT_SECONDS)
+        device = c.source == "auto" or c.source.isdigit() or c.source.startswith(("camera:", "ndi:"))
+        i = self.config.installation
+        # a camera may be missing at boot (it is waited for); a file that cannot be read is a mistake to say now
+        return ResilientSource(opener, c.source, first=None if device else opener(),
+                               stale_seconds=i.stale_seconds, max_backoff=i.reconnect_max_seconds)
+
+    def _source_ok(self) -> bool:
+        return getattr(self.source, "state", "ok") == "ok"
 
     def run(self) -> None:
         """The main loop: show the newest dream, apply the controls, until something ends the show."""
@@ -176,6 +224,8 @@ class Show:
                     self.present(item)
                 elif self.outbox.closed:  # the source ended or a stage failed
                     break
+                elif self.asleep and time.monotonic() >= self.next_black_frame:
+                    self.present_closed()
                 self.control()
         except KeyboardInterrupt:  # a signal before frames flowed
             self.interrupted = True
@@ -197,7 +247,11 @@ class Show:
             mix = blended(state, time.monotonic())[1]
             shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite,
                             mix * self.pulse("mix", state))
-            shown = dimmed(shown, self._light(state.blackout))
+            if item.attract is not None:  # fading into (or out of) the attract loop
+                shown = faded_into(shown, item.attract, item.attract_weight)
+            shown = dimmed(shown, self._light(state.blackout or self.closing))
+        if self.closing and self.light <= 0.0:
+            self._go_to_sleep()
         self.last_image = shown
         status = self.status()
         with self.profile.stage("display"):
@@ -211,7 +265,7 @@ class Show:
         self._health = self.health_now(status)
         self._tell_systemd(status)
         if self.options.observe:
-            self.options.observe(state, time.perf_counter())
+            self.options.observe(state, time.perf_counter(), item)
         if self.meter:
             self.meter.add(shown, framed_camera(item.camera_image, item.source_image, item.image.shape[1::-1],
                                                 shown.shape[1::-1]))
@@ -245,6 +299,12 @@ class Show:
                     log.error("snapshot not saved: %s", exc)
         if self.link:
             self._follow_link()
+        now = time.monotonic()
+        if now >= self.next_schedule_check:
+            self._follow_schedule()
+            self.next_schedule_check = now + 1.0
+        if self.memory:
+            self.memory.keep(self.bus.state, now)
         if self.status_out and time.monotonic() >= self.next_status:
             self.status_out.send(self.health())
             self.next_status = time.monotonic() + 1.0
@@ -261,8 +321,9 @@ class Show:
     def _tell_systemd(self, status: Status) -> None:
         """READY with the first frame shown; then, from here only (frames are being shown), the watchdog."""
         now = time.monotonic()
-        if self.stats.shown == 1:
+        if not self.ready:
             self.systemd.notify("READY=1")
+            self.ready = True
         if now >= self.next_watchdog:
             self.systemd.notify(f"WATCHDOG=1\nSTATUS={status.fps:.1f} fps, latency {status.latency_ms:.0f} ms, "
                                 f"{self.bus.state.objective}")
@@ -277,33 +338,83 @@ class Show:
             self.link_bpm = round(self.link.tempo, 2)
             self.bus.post(Action("bpm", self.link_bpm, source="link"))
 
-    def _light(self, blackout: bool) -> float:
-        """The blackout fade: the light moves towards 0 (blackout) or 1 by the time since the last frame."""
+    def _light(self, dark: bool) -> float:
+        """The fade to black (blackout, closing time): the light moves towards 0 (dark) or 1 by the time
+        since the last frame."""
         now = time.monotonic()
-        step = (now - self.last_shown) / BLACKOUT_FADE_S if self.last_shown else 1.0
+        step = (now - self.last_shown) / self.fade_s if self.last_shown and self.fade_s else 1.0
         self.last_shown = now
-        self.light = max(self.light - step, 0.0) if blackout else min(self.light + step, 1.0)
+        self.light = max(self.light - step, 0.0) if dark else min(self.light + step, 1.0)
+        if self.light >= 1.0:
+            self.fade_s = BLACKOUT_FADE_S
         return self.light
+
+    def _follow_schedule(self) -> None:
+        """Closing time: fade to black, then sleep (no dreaming, the camera closed); opening: wake up."""
+        is_open = self.hours.is_open(self.clock.now())
+        if is_open == self.is_open:
+            return
+        self.is_open = is_open
+        self.fade_s = self.config.schedule.fade_seconds
+        if not is_open:
+            log.info("closing time (%s): fading to black, then the camera closes", self.clock.now().strftime("%a %H:%M"))
+            self.closing = True
+            if self.stats.shown == 0 or self.light <= 0.0:
+                self._go_to_sleep()
+        else:
+            log.info("opening time (%s): the camera opens and the dream comes back",
+                     self.clock.now().strftime("%a %H:%M"))
+            self.closing = self.asleep = False
+            self.light, self.last_shown = 0.0, time.monotonic()  # the light comes up from black with the frames
+            self.worker.asleep.clear()
+            self.source.resume()
+
+    def _go_to_sleep(self) -> None:
+        self.closing, self.asleep, self.light = True, True, 0.0
+        self.worker.asleep.set()
+        self.source.suspend()
+        log.info("closed: not dreaming, camera closed, until the next opening time")
+
+    def present_closed(self) -> None:
+        """Closed: a black frame once a second keeps the outputs alive and the watchdog fed (the display
+        loop is alive; nothing is being dreamed)."""
+        self.next_black_frame = time.monotonic() + 1.0
+        size = self.outputs[0].size if self.outputs else self.worker.size
+        black = np.zeros((size[1], size[0], 3), np.uint8)
+        for output in self.outputs:
+            if not output.error:
+                output.send(black, self.status())
+        self.last_image = None
+        self._health = self.health_now()
+        self._tell_systemd(self.status())
 
     def health(self) -> dict:
         """Any thread (the HTTP server's): the snapshot taken at the last frame shown, with the time now."""
         health = dict(self._health)
         health["uptime_s"] = round(time.monotonic() - self.started, 1)
+        if health and not (self.capture.error or self.capture.ended.is_set()):  # the source's state as of now:
+            health["source"] = getattr(self.source, "state", "ok")  # no frame may be coming to update it
+            health["reconnects"] = getattr(self.source, "reconnects", 0)
+            health["ok"] = health["ok"] and health["source"] in ("ok", "closed")
         return health
 
     def health_now(self, status: Status | None = None) -> dict:
         """Main thread: what /health and the OSC status say, as of now."""
         state, worker, capture = self.bus.state, self.worker.status, self.capture
         error = capture.error or self.worker.error
-        source = "failed" if capture.error else "ended" if capture.ended.is_set() else "ok"
+        source = ("failed" if capture.error else "ended" if capture.ended.is_set()
+                  else getattr(self.source, "state", "ok"))
         return {
-            "ok": error is None and source == "ok", "fps": round(status.fps if status else 0.0, 2),
+            "ok": error is None and source in ("ok", "closed"), "fps": round(status.fps if status else 0.0, 2),
             "latency_ms": round(status.latency_ms if status else 0.0, 1), "frames_shown": self.stats.shown,
             "source": source, "backend": worker.backend, "preset": state.preset + 1, "presets": len(state.presets),
             "objective": state.objective, "strength": round(state.strength, 3), "mix": round(state.mix, 3),
             "steps": state.steps, "frozen": state.frozen, "blackout": state.blackout, "bpm": state.bpm,
             "crossfade_seconds": state.crossfade_seconds, "last_error": error or self.worker.last_failure,
             "link_peers": self.link.peers if self.link else None,
+            "reconnects": getattr(self.source, "reconnects", 0), "open": self.is_open,
+            "attract": round(self.worker.attract.weight, 2) if self.worker.attract else None,
+            "healing": self.worker.healing,
         }
 
     def status(self) -> Status:
@@ -321,6 +432,8 @@ class Show:
         """The run's figures, printed and written; the reason as a UserError if a stage failed."""
         self.systemd.notify("STOPPING=1")
         self.systemd.close()
+        if self.memory:
+            self.memory.keep(self.bus.state, force=True)
         options, state, recorder = self.options, self.bus.state, self.recorder
         summary = self.stats.summary(self.capture.captured, self.worker.dreamed)
         summary.update(network=self.dreamer.spec.name, objective=state.objective,
