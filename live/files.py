@@ -78,6 +78,8 @@ def atomic_output(path: str | Path):
         os.close(fd)
         yield Path(tmp)
         give_usual_permissions(tmp)
+        with open(tmp, "rb") as written:  # on disk before the rename: a power cut leaves old or new, whole
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}; free some space or choose another "

@@ -8,19 +8,23 @@ the schedule is read at: the machine's, or one given with `--now` that then runs
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 from live.errors import UserError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 EXAMPLE = "Mon-Fri 10:00-18:00; Sat,Sun 11:00-17:00"
 
 
 def _day(text: str) -> int:
-    name = text.strip().lower()[:3]
-    if name not in DAYS or len(text.strip()) < 3:
-        raise ValueError(f"'{text.strip()}' is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
-    return DAYS.index(name)
+    name = text.strip().lower()
+    if name in DAYS:
+        return DAYS.index(name)
+    if name in DAY_NAMES:
+        return DAY_NAMES.index(name)
+    raise ValueError(f"'{text.strip()}' is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
 
 
 def _days(text: str) -> set[int]:
@@ -53,12 +57,14 @@ class OpeningHours:
         self.spans: list[tuple[int, int]] = []
         try:
             for part in filter(str.strip, text.split(";")):
+                # "Mon – Fri 10:00 - 18:00" (any dash, spaces around it) reads as "Mon-Fri 10:00-18:00"
+                part = re.sub(r"\s*,\s*", ",", re.sub(r"\s*[-\u2013\u2014]\s*", "-", part))
                 words = part.split()
                 day_words = [w for w in words if not any(c.isdigit() for c in w)]  # "Sat, Sun" / "Mon-Fri"
                 span_words = [w for w in words if any(c.isdigit() for c in w)]  # "10:00-13:00, 14:00-18:00"
                 if not day_words or not span_words:
                     raise ValueError(f"'{part.strip()}' needs days and hours")
-                days = _days("".join(day_words))
+                days = _days(",".join(day_words))
                 for piece in filter(None, ",".join(span_words).split(",")):
                     start, dash, end = piece.partition("-")
                     if not dash:
@@ -84,9 +90,12 @@ class OpeningHours:
 def parse_now(text: str) -> dt.datetime:
     """`--now` as given: '2026-11-30 09:59' (or with seconds, or ISO 'T')."""
     try:
-        return dt.datetime.fromisoformat(text.strip())
+        when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise UserError(f"--now '{text}' is not a date and time; write it like 2026-11-30 09:59:50") from None
+        when = None
+    if when is None or when.tzinfo is not None:  # the hours are local time: a zone would be ambiguous
+        raise UserError(f"--now '{text}' is not a local date and time; write it like 2026-11-30 09:59:50")
+    return when
 
 
 class ShowClock:

@@ -84,6 +84,9 @@ class SoakWatch:
             if t >= minute * 60:
                 last_shown = self._minute_row(minute, last_shown)
                 minute += 1
+                if minute * 60 > end + 1e-6:  # every minute reported: the soak is over
+                    self.show.quit = True
+                    return
             if active and t >= until:
                 self.plan.set(None)
                 active.update(_ended_at=time.monotonic(), recovered_s=None)
@@ -144,7 +147,8 @@ def run_soak(config: Config, minutes: float, json_path: str | None = None, cycle
     plan = FaultPlan()
     watch = SoakWatch(plan, minutes, cycle, config.installation.stale_seconds)
 
-    options = RunOptions(seconds=minutes * 60 + 2, observe=watch.frame_shown, faults=plan)
+    # the watch ends the show after its last minute (counted from the first frame); the limit is a backstop
+    options = RunOptions(seconds=minutes * 60 + 600, observe=watch.frame_shown, faults=plan)
     try:
         run_live(config, options, watch=lambda show: setattr(watch, "show", show))
     finally:

@@ -90,6 +90,10 @@ class AttractLoop:
                 self.image = None  # nothing kept between empty rooms
         return self.weight
 
+    def reset(self) -> None:
+        """Nothing shown, nothing kept: the next empty room starts afresh."""
+        self.weight, self.image, self._updated = 0.0, None, None
+
     def objective(self, state: ShowState, now: float) -> str:
         """The scene drifts on every scene_seconds, starting from the show's own."""
         drift = int((now - self._started) / self.scene_seconds)
@@ -101,6 +105,6 @@ class AttractLoop:
             self.image, self._started, self._last_frame = seed_image(size, self.rng), now, now
         dt = min(now - self._last_frame, 0.5)  # zoom by time, not by frame: the same drift at any frame rate
         self._last_frame = now
-        image = zoomed(self.image, math.exp(self.zoom * dt))
-        self.image = np.clip(self.dream(image, self.objective(state, now), state), 0.0, 1.0)
+        self.image = zoomed(self.image, math.exp(self.zoom * dt))  # zoomed even if the dream step fails
+        self.image = np.clip(self.dream(self.image, self.objective(state, now), state), 0.0, 1.0)
         return self.image

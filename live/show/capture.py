@@ -32,7 +32,8 @@ class CaptureThread:
         if hasattr(self.source, "stop_reading"):  # a source waiting to reopen a camera returns at once
             self.source.stop_reading()
         self._thread.join(timeout=5)
-        self.source.close()
+        if not self._thread.is_alive():  # a thread stuck in a driver's read: never close under it
+            self.source.close()
 
     def _run(self):
         next_time = time.monotonic()

@@ -69,5 +69,6 @@ class ShowMemory:
             if not self._failed:
                 log.warning("cannot keep the show's state in %s (%s); a restart will start afresh", self.path, exc)
             self._failed = True
+            self._next_save = now + 60.0  # a read-only or full disk: try again in a minute, not every frame
             return
         self.saved, self._next_save = values, now + SAVE_EVERY_S

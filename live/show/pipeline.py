@@ -151,8 +151,7 @@ class Show:
             self.memory.restore(self.bus)
         self.tuner = build_tuner(self.config)
         inbox, self.outbox = LatestSlot(), LatestSlot()
-        self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and isinstance(self.source, CameraSource),
-                                     profile=self.profile)
+        self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and self.camera, profile=self.profile)
         self.worker = DreamWorker(self.dreamer, self.config.temporal, (live.width, live.height), inbox,
                                   self.outbox, self.bus, self.tuner, self.profile,
                                   strength_pulse=lambda state: self.pulse("strength", state),
@@ -199,17 +198,23 @@ class Show:
         closed while the show is)."""
         c, faults = self.config.capture, self.options.faults
         resilient = self.unattended or not self.hours.always_open
+        # a device: a camera, NDI or the demo (a camera's stand-in); its frames keep their size and keep changing
+        device = c.source in ("auto", "demo") or c.source.isdigit() or c.source.startswith(("camera:", "ndi:"))
+        # unattended, 'auto' is the camera: a camera missing for a moment must not become the demo for good
+        spec = "camera:0" if resilient and c.source == "auto" else c.source
 
         def opener(reconnect_seconds=0):
-            source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, fast=self.options.fast,
+            source = open_source(spec, width=c.width, height=c.height, fps=c.fps, fast=self.options.fast,
                                  loop=c.loop, reconnect_seconds=reconnect_seconds)
             return faults.source(source) if faults else source
         if not resilient:
-            return opener(RECONNECT_SECONDS)
-        device = c.source == "auto" or c.source.isdigit() or c.source.startswith(("camera:", "ndi:"))
+            source = opener(RECONNECT_SECONDS)
+            self.camera = isinstance(source, CameraSource)
+            return source
+        self.camera = device and not spec.startswith(("ndi:", "demo"))
         i = self.config.installation
         # a camera may be missing at boot (it is waited for); a file that cannot be read is a mistake to say now
-        return ResilientSource(opener, c.source, first=None if device else opener(),
+        return ResilientSource(opener, spec, first=None if device else opener(), device=device,
                                stale_seconds=i.stale_seconds, max_backoff=i.reconnect_max_seconds)
 
     def _source_ok(self) -> bool:
@@ -342,7 +347,7 @@ class Show:
         """The fade to black (blackout, closing time): the light moves towards 0 (dark) or 1 by the time
         since the last frame."""
         now = time.monotonic()
-        step = (now - self.last_shown) / self.fade_s if self.last_shown and self.fade_s else 1.0
+        step = (0.0 if self.last_shown is None else (now - self.last_shown) / self.fade_s if self.fade_s else 1.0)
         self.last_shown = now
         self.light = max(self.light - step, 0.0) if dark else min(self.light + step, 1.0)
         if self.light >= 1.0:
@@ -365,7 +370,7 @@ class Show:
             log.info("opening time (%s): the camera opens and the dream comes back",
                      self.clock.now().strftime("%a %H:%M"))
             self.closing = self.asleep = False
-            self.light, self.last_shown = 0.0, time.monotonic()  # the light comes up from black with the frames
+            self.light, self.last_shown = 0.0, None  # the light comes up from black from the first frame on
             self.worker.asleep.clear()
             self.source.resume()
 
@@ -405,7 +410,7 @@ class Show:
         source = ("failed" if capture.error else "ended" if capture.ended.is_set()
                   else getattr(self.source, "state", "ok"))
         return {
-            "ok": error is None and source in ("ok", "closed"), "fps": round(status.fps if status else 0.0, 2),
+            "ok": error is None and source in ("ok", "closed") and not self.worker.failures_in_a_row, "fps": round(status.fps if status else 0.0, 2),
             "latency_ms": round(status.latency_ms if status else 0.0, 1), "frames_shown": self.stats.shown,
             "source": source, "backend": worker.backend, "preset": state.preset + 1, "presets": len(state.presets),
             "objective": state.objective, "strength": round(state.strength, 3), "mix": round(state.mix, 3),

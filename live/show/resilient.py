@@ -23,11 +23,15 @@ BACKOFF_GROWTH = 1.5  # 0.5, 0.75, 1.1, 1.7, 2.5, 3.8, 5.7, 8.5 s, then max_back
 
 
 class ResilientSource:
-    def __init__(self, opener: Callable[[], object], description: str, first=None, stale_seconds: float = 5.0,
-                 max_backoff: float = 10.0):
+    def __init__(self, opener: Callable[[], object], description: str, first=None, device: bool = True,
+                 stale_seconds: float = 5.0, max_backoff: float = 10.0):
         """`first`: the source already opened (a file that cannot be opened is a mistake to say at once);
-        None: open it here, and if the camera is not there yet, keep trying."""
+        None: open it here, and if the camera is not there yet, keep trying. `device`: a camera (or NDI),
+        whose frames must keep their size and keep changing; a file or folder is reopened only when it
+        fails or ends (its frames may change size, a title card may stand still)."""
         self.opener, self.stale_seconds, self.max_backoff = opener, stale_seconds, max_backoff
+        self.device = device
+        self._reading = False
         self.state, self.reconnects = "ok", 0
         self.inner = None
         self._wake = threading.Event()  # cuts a backoff wait short: close() or resume()
@@ -47,6 +51,15 @@ class ResilientSource:
     def read(self) -> np.ndarray | None:
         """The next frame; blocks while the source is being reopened or the show is closed. None only
         once close() was called."""
+        self._reading = True
+        try:
+            return self._read()
+        finally:
+            self._reading = False
+            if self._closed:  # close() came while reading: the reading thread closes what it read from
+                self._close_inner()
+
+    def _read(self) -> np.ndarray | None:
         while not self._closed:
             if self._suspended:
                 self._close_inner()
@@ -68,10 +81,10 @@ class ResilientSource:
                 self._lost(f"source {self.description} ended; reopening")
             elif image.ndim != 3 or image.size == 0:
                 self._lost(f"source {self.description} delivered an empty frame; reopening")
-            elif self._size is not None and image.shape != self._size:
+            elif self.device and self._size is not None and image.shape != self._size:
                 self._lost(f"source {self.description} changed its frame size from {self._size[1]}x{self._size[0]} "
                            f"to {image.shape[1]}x{image.shape[0]}; reopening")
-            elif self._stale(image):
+            elif self.device and self._stale(image):
                 self._lost(f"source {self.description} has delivered the same frame for {self.stale_seconds:g} s; "
                            f"reopening", state="stale")
             else:
@@ -115,7 +128,7 @@ class ResilientSource:
                             self._attempts, exc, self._backoff(self._attempts))
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.max_backoff, FIRST_BACKOFF_S * BACKOFF_GROWTH ** attempt)
+        return min(self.max_backoff, FIRST_BACKOFF_S * BACKOFF_GROWTH ** min(attempt, 20))
 
     def _close_inner(self) -> None:
         if self.inner is not None:
@@ -141,6 +154,6 @@ class ResilientSource:
         self._wake.set()
 
     def close(self) -> None:
-        """After the capture thread has ended."""
         self.stop_reading()
-        self._close_inner()
+        if not self._reading:  # else the reading thread closes it on its way out (never mid-read)
+            self._close_inner()

@@ -86,6 +86,9 @@ class DreamWorker:
             self.attract = AttractLoop(self._dream_attract, unattended.attract_fade, unattended.attract_zoom,
                                        unattended.attract_scene_seconds)
         self._away_since: float | None = None
+        self._woke_at = 0.0  # frames captured before the show last woke (last night's) are dropped
+        self._on_torch: str | None = None  # set when the healing moved to the torch backend
+        self.attract_failures = 0
         self._held: Frame | None = None  # the frame being dreamed on while frozen
         self._last_live: Frame | None = None  # the last live dream (shown under the attract loop's fade)
         self._out_seq = 0
@@ -143,10 +146,13 @@ class DreamWorker:
             while not self._stop.is_set():
                 if self.asleep.is_set():  # outside opening hours: no dreaming, nothing kept
                     self._forget()
+                    self._woke_at = time.monotonic()
                     self._stop.wait(0.1)
                     continue
                 frame = self.inbox.get_newer(last_seq, timeout=ATTRACT_WAIT_S if self.attract else 0.1)
                 now = time.monotonic()
+                if frame is not None and frame.t_captured < self._woke_at:  # last night's frame: never shown
+                    last_seq, frame = frame.seq, None
                 if frame is not None:
                     last_seq = frame.seq
                     if self.motion:
@@ -170,16 +176,19 @@ class DreamWorker:
                     out = self._with_attract(out, attract, weight, now)
                 if out is None:
                     continue
-                self._out_seq += 1
+                # the camera frame's number where there is one (frames keep their identity), else the next
+                self._out_seq = max(self._out_seq + 1, frame.seq if frame is not None else 0)
                 self.outbox.put(replace(out, seq=self._out_seq))
                 frame_ms = (time.perf_counter() - t0) * 1000
                 h, w = out.image.shape[:2]
                 self.status = WorkerStatus((w, h), frame_ms, self._backend_name((w, h)))
-                if self.tuner and weight == 0.0 and (setting := self.tuner.update(frame_ms)):
+                dreamed = weight == 0.0 and self.failures_in_a_row == 0  # the tuner learns from dreamed frames only
+                if self.tuner and dreamed and (setting := self.tuner.update(frame_ms)):
                     self._apply(setting)
         except Exception as exc:
             log.debug("dream worker stopped", exc_info=True)  # the traceback, for --log-file
-            self.error = (f"dream worker failed on {MAX_FAILURES_IN_A_ROW} frames in a row: "
+            many = self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW and not self.self_healing
+            self.error = (f"dream worker failed{f' on {MAX_FAILURES_IN_A_ROW} frames in a row' if many else ''}: "
                           f"{exc.__class__.__name__}: {exc}")
         finally:
             self.outbox.close()
@@ -222,7 +231,7 @@ class DreamWorker:
         self.dreamed += 1
         if self._shrunk_from and time.monotonic() - self._last_failure_at >= RESTORE_SIZE_AFTER_S:
             self.size, self._shrunk_from = self._shrunk_from, None
-            self.healing = None
+            self.healing = self._on_torch  # the torch backend stays until a restart
             log.info("no failure for %.0f s: back to the dream size %dx%d", RESTORE_SIZE_AFTER_S, *self.size)
         dreamed = (out * 255.0 + 0.5).astype(np.uint8)
         return Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image, camera_image=frame.camera_image)
@@ -244,8 +253,8 @@ class DreamWorker:
             if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                 raise exc
             return None
-        if self.failures_in_a_row == TORCH_AFTER_FAILURES and self.dreamer.fall_back_to_torch():
-            self.healing = f"fell back to the torch backend after {TORCH_AFTER_FAILURES} failed frames"
+        if self.failures_in_a_row == TORCH_AFTER_FAILURES and self._fall_back_to_torch():
+            self.healing = self._on_torch = f"fell back to the torch backend after {TORCH_AFTER_FAILURES} failed frames"
             log.warning("dreaming failed %d times in a row: %s", TORCH_AFTER_FAILURES, self.healing)
         elif self.failures_in_a_row % SHRINK_AFTER_FAILURES == 0 and self.size[0] > MIN_HEALING_WIDTH:
             w, h = self.size
@@ -260,16 +269,25 @@ class DreamWorker:
             return None
         return Frame(image, frame.seq, frame.t_captured, source_image=image, camera_image=frame.camera_image)
 
+    def _fall_back_to_torch(self) -> bool:
+        try:
+            return self.dreamer.fall_back_to_torch()
+        except Exception:  # noqa: BLE001 - the device itself may be what fails: keep trying as it is
+            log.warning("could not switch to the torch backend", exc_info=True)
+            return False
+
     def _attract_frame(self, now: float) -> np.ndarray | None:
         try:
             return (self.attract.frame(self._state, self.size, now) * 255.0 + 0.5).astype(np.uint8)
         except Exception as exc:  # noqa: BLE001 - the attract loop must not end an unattended show
             if is_out_of_memory(exc):
                 self._out_of_memory()
-            self.attract.image = None
-            self.last_failure = f"attract loop frame skipped: {exc.__class__.__name__}: {exc}"
-            log.warning(self.last_failure, exc_info=True)
-            return None
+            self.attract_failures += 1
+            self.last_failure = f"attract loop frame not dreamed: {exc.__class__.__name__}: {exc}"
+            if self.attract_failures == 1 or self.attract_failures % 100 == 0:
+                log.warning("%s (%d so far)", self.last_failure, self.attract_failures, exc_info=True)
+            image = self.attract.image  # still moving: the last attract picture, zoomed on
+            return None if image is None else (image * 255.0 + 0.5).astype(np.uint8)
 
     def _with_attract(self, live: Frame | None, attract: np.ndarray, weight: float, now: float) -> Frame:
         if live is None or weight >= 1.0 or live.image.shape != attract.shape:
@@ -285,8 +303,9 @@ class DreamWorker:
     def _forget(self) -> None:
         """Closed: drop every dream, the visitors' and the attract loop's."""
         self._forget_visitors()
+        self._away_since = None
         if self.attract:
-            self.attract.weight, self.attract.image = 0.0, None
+            self.attract.reset()
         if self.motion:
             self.motion.last_motion = time.monotonic()
 
