@@ -75,7 +75,7 @@ class LiveConfig:
                                        ((lambda v: len(v) > 0), "a list of one or more objectives"))
     cycle_seconds: float = setting(0.0, _range(0.0, 86400.0))  # next preset every this many seconds; 0 = by key
     crossfade_seconds: float = setting(0.0, _range(0.0, 600.0))  # a change of preset morphs over this long; 0 = a cut
-    backend: str = setting("auto", _choice("auto", "torch", "onnx"))
+    backend: str = setting("auto", _choice("auto", "torch", "onnx", "openvino"))
     # auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16 (torch backend)
     precision: str = setting("auto", _choice("auto", "fp32", "fp16", "bf16"))
 
