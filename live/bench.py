@@ -6,14 +6,18 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from live.backends.choice import p95
 from live.backends.onnx_backend import OnnxBackend
 from live.backends.torch_backend import EagerBaseline, TorchBackend
 from live.config import Config
@@ -45,10 +49,6 @@ def time_steps(backends: list, size: tuple[int, int], repeats: int = 5, warmup: 
     return times
 
 
-def p95(times: list[float]) -> float:
-    return sorted(times)[int(0.95 * (len(times) - 1))]
-
-
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -62,7 +62,25 @@ def cpu_name() -> str:
 def describe_machine(device: torch.device) -> str:
     import onnxruntime as ort
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {os.cpu_count()} cores"
-    return f"{where} ({platform.machine()}), torch {torch.__version__}, onnxruntime {ort.__version__}"
+    try:
+        import openvino
+        versions = f", openvino {openvino.__version__}"
+    except ImportError:
+        versions = ""
+    return f"{where} ({platform.machine()}), torch {torch.__version__}, onnxruntime {ort.__version__}{versions}"
+
+
+@contextmanager
+def busy_neighbours(n: int):
+    """`n` processes each keeping one core busy (a plain Python loop), for a bench under load: what a
+    show meets on a machine that also runs a browser, a media server or an update."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
 
 
 def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
@@ -77,6 +95,9 @@ def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
         makers = [("eager", lambda: EagerBaseline(net, objective, settings, device)),
                   ("torch", lambda: TorchBackend(net, objective, settings, device, config.live.precision)),
                   ("onnx", lambda: OnnxBackend(net, objective, settings, size, 1))]
+        if device.type != "cuda":
+            from live.backends.openvino_backend import OpenVinoBackend
+            makers.append(("openvino", lambda: OpenVinoBackend(net, objective, settings, size, 1)))
         backends = []
         for kind, make in makers:
             try:
@@ -101,17 +122,42 @@ def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
 
 
 def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20.0, profile: bool = False,
-              json_path: str | None = None) -> dict:
+              json_path: str | None = None, load: int = 0) -> dict:
+    """The step table and the end-to-end run; with `load`, both beside that many busy processes, and the
+    end-to-end run first without them, so the two frame rates are of the same hour."""
     device = pick_device(config.network.device)
     spec = get_spec(config.network.name)
     objective = config.network.objective or spec.default_layer
-    print(f"live-dream bench: {spec.name} {objective}; {describe_machine(device)}")
+    print(f"live-dream bench: {spec.name} {objective}; {describe_machine(device)}"
+          + (f"; under load: {load} busy process(es) beside it" if load else ""))
     print(f"{'size':<10} {'backend':<22} {'median ms':>9} {'p95 ms':>9} {'vs eager fp32':>9}")
-    rows = bench_steps(config, sizes or SIZES, repeats)
+    with busy_neighbours(load):
+        rows = bench_steps(config, sizes or SIZES, repeats)
+    result = {"machine": describe_machine(device), "network": spec.name, "objective": objective, "load": load,
+              "steps": rows}
+    if load:
+        result["end_to_end_quiet"] = end_to_end(config, seconds, profile, "quiet")
+    with busy_neighbours(load):
+        result["end_to_end"] = end_to_end(config, seconds, profile, f"beside {load} busy process(es)" if load else "")
+    if load:
+        share = result["end_to_end"]["fps"] / max(result["end_to_end_quiet"]["fps"], 1e-9)
+        result["fps_under_load_share"] = round(share, 3)
+        print(f"under load: {share:.0%} of the quiet frame rate")
+    if json_path:
+        write_json(json_path, result)
+        print(f"wrote {json_path}")
+    return result
+
+
+def end_to_end(config: Config, seconds: float, profile: bool, label: str) -> dict:
+    """The live pipeline on the demo source, headless, with a control-latency probe."""
     live = config.live
-    print(f"end to end: demo source, headless, {live.width}x{live.height}, {live.steps} step(s) per frame, "
-          f"backend {live.backend}, {seconds:.0f} s ...", flush=True)
-    e2e_config = replace(config, capture=replace(config.capture, source="demo"),
+    # the demo plays at 60 fps or more, so that the source does not cap the figure (a 30 fps camera would)
+    demo_fps = max(config.capture.fps, 60)
+    print(f"end to end{' (' + label + ')' if label else ''}: demo source at {demo_fps} fps, headless, "
+          f"{live.width}x{live.height}, {live.steps} step(s) per frame, backend {live.backend}, {seconds:.0f} s ...",
+          flush=True)
+    e2e_config = replace(config, capture=replace(config.capture, source="demo", fps=demo_fps),
                          display=replace(config.display, mode="headless"), record=replace(config.record, path=""))
     probe = ControlProbe()
     e2e_config = replace(e2e_config, control=replace(config.control, osc_port=probe.port, osc_host="127.0.0.1"))
@@ -125,12 +171,7 @@ def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20
         print(f"{'stage':<12} {'median ms':>9} {'p95 ms':>9}  (one frame; capture, dream and display overlap)")
         for stage, figures in summary["profile"].items():
             print(f"{stage:<12} {figures['median_ms']:>9.2f} {figures['p95_ms']:>9.2f}")
-    result = {"machine": describe_machine(device), "network": spec.name, "objective": objective,
-              "steps": rows, "end_to_end": summary}
-    if json_path:
-        write_json(json_path, result)
-        print(f"wrote {json_path}")
-    return result
+    return summary
 
 
 class ControlProbe:

@@ -50,7 +50,7 @@ RENDER_FLAGS = NETWORK_FLAGS + [
     ("--steps", "live.steps", "gradient steps per frame"),
     ("--step-size", "live.step_size", "mean change per pixel per step"),
     ("--flow", "temporal.flow", "dis, farneback or none (plain blending)"),
-    ("--backend", "live.backend", "auto, torch or onnx"),
+    ("--backend", "live.backend", "auto, torch, onnx or openvino"),
 ]
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -101,6 +101,12 @@ def positive(kind):
     return parse
 
 
+def non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 0 or more")
+    return int(text)
+
+
 def cmd_run(args):
     from live.show.pipeline import RunOptions, run_live
     args.set = list(args.set)
@@ -149,7 +155,7 @@ def cmd_bench(args):
             sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
         except ValueError:
             raise UserError(f"--sizes '{args.sizes}' must look like 320x240,640x360") from None
-    run_bench(config_from_args(args, RUN_FLAGS), sizes, args.repeats, args.seconds, args.profile, args.json)
+    run_bench(config_from_args(args, RUN_FLAGS), sizes, args.repeats, args.seconds, args.profile, args.json, args.load)
 
 
 def cmd_soak(args):
@@ -277,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=positive(float), default=20.0, help="length of the end-to-end run")
     p.add_argument("--profile", action="store_true", help="print the time of each stage of a frame")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    p.add_argument("--load", type=non_negative_int, default=0, metavar="N",
+                   help="run N busy processes (one core each) beside the measurements: speed under load")
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_bench)
 

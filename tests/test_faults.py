@@ -338,7 +338,7 @@ def warm_cache(tmp_path_factory):
     """A models cache written by a real run: an ONNX graph and an 'auto' choice for one preset."""
     models = tmp_path_factory.mktemp("models")
     env = {**os.environ, "LIVE_DREAM_MODELS": str(models)}
-    result = live_dream("run", "--headless", "--size", "128x96", "--source", "demo", "--frames", 40,
+    result = live_dream("run", "--headless", "--size", "128x96", "--source", "demo", "--frames", 70,
                         "--set", "live.presets=block5", "--set", "live.backend=auto", cwd=models, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (models / "cache" / "backend-choice.json").is_file()

@@ -15,6 +15,7 @@ import torch
 
 from live.backends.choice import PipelineTrial, choose_backend
 from live.backends.onnx_backend import OnnxBackend
+from live.backends.openvino_backend import OpenVinoBackend
 from live.backends.torch_backend import EagerBaseline, TorchBackend
 from live.files import models_dir
 from live.config import DreamSettings
@@ -44,19 +45,24 @@ def prepared(lite0, lite0_model, text):
     return net, objective.bind(net)
 
 
+def make(kind, net, objective, settings):
+    if kind == "torch":
+        return TorchBackend(net, objective, settings, CPU)
+    return (OnnxBackend if kind == "onnx" else OpenVinoBackend)(net, objective, settings, SIZE, 1)
+
+
 def update_cosine(a: np.ndarray, b: np.ndarray, start: np.ndarray) -> float:
     da, db = (a - start).ravel(), (b - start).ravel()
     return float(da @ db / (np.linalg.norm(da) * np.linalg.norm(db)))
 
 
 @pytest.mark.parametrize("text", ["block9", "block11:3,40", "class:jellyfish"])
-@pytest.mark.parametrize("kind", ["torch", "onnx"])
+@pytest.mark.parametrize("kind", ["torch", "onnx", "openvino"])
 def test_every_backend_steps_the_same_way_as_eager_fp32(lite0, lite0_model, photo_image, kind, text):
     net, objective = prepared(lite0, lite0_model, text)
     settings = DreamSettings()
     eager = EagerBaseline(net, objective, settings, CPU).steps(photo_image, 1, 0.02)
-    backend = (TorchBackend(net, objective, settings, CPU) if kind == "torch"
-               else OnnxBackend(net, objective, settings, SIZE, 1))
+    backend = make(kind, net, objective, settings)
     fast = backend.steps(photo_image, 1, 0.02)
     assert update_cosine(fast, eager, photo_image) > 0.99
     assert fast.shape == photo_image.shape and fast.min() >= 0 and fast.max() <= 1
@@ -68,14 +74,13 @@ REGULARISERS = {"none": DreamSettings(), "gaussian": DreamSettings(smoothing="ga
 
 
 @pytest.mark.parametrize("regulariser", sorted(REGULARISERS))
-@pytest.mark.parametrize("kind", ["torch", "onnx"])
+@pytest.mark.parametrize("kind", ["torch", "onnx", "openvino"])
 def test_every_backend_runs_every_regulariser_like_eager_fp32(lite0, lite0_model, photo_image, kind, regulariser):
     """One step function: the ONNX graph is traced from it, so smoothing and total variation are in it."""
     net, objective = prepared(lite0, lite0_model, "block9")
     settings = REGULARISERS[regulariser]
     eager = EagerBaseline(net, objective, settings, CPU).steps(photo_image, 1, 0.02)
-    backend = (TorchBackend(net, objective, settings, CPU) if kind == "torch"
-               else OnnxBackend(net, objective, settings, SIZE, 1))
+    backend = make(kind, net, objective, settings)
     fast = backend.steps(photo_image, 1, 0.02)
     assert backend.name == f"{kind}-cpu" + ("-fp32" if kind == "torch" else "")
     assert update_cosine(fast, eager, photo_image) > 0.99
@@ -116,31 +121,34 @@ def test_the_onnx_graph_is_exported_once_and_unrolls_k_steps(lite0, lite0_model,
     assert update_cosine(repeated, eager, photo_image) > 0.99
 
 
-def test_a_backend_that_cannot_load_falls_back_with_one_warning(lite0, lite0_model, caplog, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["onnx", "openvino"])
+def test_a_backend_that_cannot_load_falls_back_with_one_warning(lite0, lite0_model, caplog, tmp_path, monkeypatch,
+                                                                kind):
     net, objective = prepared(lite0, lite0_model, "block7")
     blocker = tmp_path / "not-a-folder"  # an export that cannot be written: the cache folder is a file
     blocker.write_text("")
     monkeypatch.setenv("LIVE_DREAM_MODELS", str(blocker))
     with caplog.at_level(logging.WARNING, logger="live-dream"):
-        backend = choose_backend("onnx", net, objective, DreamSettings(), CPU, SIZE, 1)
+        backend = choose_backend(kind, net, objective, DreamSettings(), CPU, SIZE, 1)
     assert backend.name == "torch-cpu-fp32"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "backend onnx unavailable" in warnings[0] and "falling back to torch" in warnings[0]
+    assert len(warnings) == 1 and f"backend {kind} unavailable" in warnings[0] and "falling back to torch" in warnings[0]
 
 
 def test_auto_tries_each_backend_on_the_frames_it_dreams_then_keeps_and_remembers_the_fastest(
         lite0, lite0_model, photo_image, caplog):
     net, objective = prepared(lite0, lite0_model, "block6")
     trial = choose_backend("auto", net, objective, DreamSettings(), CPU, SIZE, 1)
-    assert isinstance(trial, PipelineTrial) and "onnx-cpu" in trial.name and "torch-cpu-fp32" in trial.name
+    assert isinstance(trial, PipelineTrial)
+    assert [b.name for b in trial.candidates] == ["openvino-cpu", "onnx-cpu", "torch-cpu-fp32"]  # all of them
     eager = EagerBaseline(net, objective, DreamSettings(), CPU).steps(photo_image, 1, 0.02)
-    frames = (PipelineTrial.WARMUP + PipelineTrial.TIMED) * 2
+    frames = (PipelineTrial.WARMUP + PipelineTrial.TIMED) * 3
     with caplog.at_level(logging.INFO, logger="live-dream"):
         for _ in range(frames):  # every frame is dreamed properly, whichever backend's turn it is
             assert update_cosine(trial.steps(photo_image, 1, 0.02), eager, photo_image) > 0.99
-    assert trial.winner is not None and trial.name in ("onnx-cpu", "torch-cpu-fp32")
-    assert [len(t) for t in trial.times] == [PipelineTrial.TIMED] * 2  # warm-up frames were not timed
-    assert "the fastest in the running pipeline of" in caplog.text and "onnx-cpu" in caplog.text
+    assert trial.winner is not None and trial.name in ("openvino-cpu", "onnx-cpu", "torch-cpu-fp32")
+    assert [len(t) for t in trial.times] == [PipelineTrial.TIMED] * 3  # warm-up frames were not timed
+    assert "the fastest in the running pipeline of" in caplog.text and "(p95" in caplog.text
     assert trial.steps(photo_image, 1, 0.02).shape == photo_image.shape  # now the winner alone
 
     caplog.clear()
@@ -280,10 +288,13 @@ def test_running_out_of_gpu_memory_lowers_the_resolution_instead_of_crashing(lit
 def test_bench_prints_and_writes_its_figures(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "-m", "live.cli", "bench", "--sizes", "160x120", "--repeats", "3",
-                             "--size", "160x120", "--seconds", "4", "--profile", "--json", str(out),
+                             "--size", "160x120", "--seconds", "4", "--profile", "--json", str(out), "--load", "1",
                              "--set", "live.presets=block9"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    for name in ("eager-cpu-fp32", "torch-cpu-fp32", "onnx-cpu", "end to end", "fps", "latency", "flow", "steps"):
+    assert "under load: 1 busy process(es)" in result.stdout and json.loads(out.read_text())["load"] == 1
+    assert "of the quiet frame rate" in result.stdout and json.loads(out.read_text())["end_to_end_quiet"]["fps"] > 0
+    for name in ("eager-cpu-fp32", "torch-cpu-fp32", "onnx-cpu", "openvino-cpu", "end to end", "fps", "latency",
+                 "flow", "steps"):
         assert name in result.stdout, name
     data = json.loads(out.read_text())
     backends = {row["backend"]: row for row in data["steps"]}

@@ -1,6 +1,7 @@
 """Backends: ways to run the one dream step fast — eager torch (folded, fp16, CUDA graphs), an ONNX
-graph traced from that same step (ONNX Runtime: TensorRT, CUDA or CPU), and the choice between them.
+graph traced from that same step (ONNX Runtime: TensorRT, CUDA or CPU; OpenVINO: CPU, Intel GPU/NPU),
+and the choice between them.
 
-May import: torch, numpy, onnx/onnxruntime, live.dream, live.config, live.errors, live.files,
+May import: torch, numpy, onnx/onnxruntime/openvino, live.dream, live.config, live.errors, live.files,
 live.stopping. Never: pygame, the show, the outputs or the control surfaces.
 """

@@ -4,6 +4,7 @@ to torch with one warning line.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import platform
@@ -25,6 +26,10 @@ log = logging.getLogger("live-dream")
 
 
 
+def p95(times: list[float]) -> float:
+    return sorted(times)[int(0.95 * (len(times) - 1))]
+
+
 def machine_fingerprint(device: torch.device) -> str:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
     import onnxruntime as ort
@@ -36,13 +41,24 @@ def build_backend(kind: str, net, objective, settings, device, size, steps, prec
         return TorchBackend(net, objective, settings, device, precision)
     if kind == "onnx":
         return OnnxBackend(net, objective, settings, size, steps)
-    raise UserError(f"unknown backend '{kind}'; use auto, torch or onnx")
+    if kind == "openvino":
+        from live.backends.openvino_backend import OpenVinoBackend
+        return OpenVinoBackend(net, objective, settings, size, steps)
+    raise UserError(f"unknown backend '{kind}'; use auto, torch, onnx or openvino")
+
+
+def auto_order(device: torch.device) -> list[str]:
+    """The candidates of 'auto': on a CUDA GPU, ONNX Runtime (TensorRT, CUDA) and torch; on a CPU,
+    OpenVINO too (its CPU plugin; an Intel GPU it would use is not a CUDA device)."""
+    if device.type == "cuda" or importlib.util.find_spec("openvino") is None:  # no wheel for this machine
+        return ["onnx", "torch"]
+    return ["openvino", "onnx", "torch"]
 
 
 def build_candidates(kind: str, net, objective, settings, device, size, steps, precision) -> list:
     """The backend asked for (with 'auto': every one), in order of preference. One that fails to load or
     export is left out with a one-line warning; torch always works, so the list is never empty."""
-    order = ["onnx", "torch"] if kind == "auto" else [kind] + (["torch"] if kind != "torch" else [])
+    order = auto_order(device) if kind == "auto" else [kind] + (["torch"] if kind != "torch" else [])
     built, failures = [], []
     for name in order:
         try:
@@ -62,7 +78,7 @@ class PipelineTrial:
     """'auto' the first time: the candidates take turns on the live frames themselves, under the real
     load of capture, optical flow and display (a step timed alone misses it: on a 2-core CPU torch won
     alone and onnx won in the pipeline), then the fastest is kept for good and remembered."""
-    WARMUP, TIMED = 2, 10  # frames per candidate
+    WARMUP, TIMED = 2, 16  # frames per candidate
 
     def __init__(self, candidates: list, remember):
         self.candidates, self.remember = candidates, remember
@@ -85,10 +101,12 @@ class PipelineTrial:
         if steps > 0 and self.turn > self.WARMUP * len(self.candidates):
             self.times[i].append((time.perf_counter() - t0) * 1000 / steps)
         if all(len(t) >= self.TIMED for t in self.times):
-            ms = [statistics.median(t) for t in self.times]
-            self.winner = self.candidates[ms.index(min(ms))]
-            self.remember(self.winner.name, min(ms), ", ".join(
-                f"{b.name} {m:.1f} ms" for b, m in sorted(zip(self.candidates, ms), key=lambda bm: bm[1])))
+            # the median and the p95 count alike: a backend that stalls now and then is a stuttering picture
+            scores = [(statistics.median(t) + p95(t)) / 2 for t in self.times]
+            self.winner = self.candidates[scores.index(min(scores))]
+            self.remember(self.winner.name, min(scores), ", ".join(
+                f"{b.name} {statistics.median(t):.1f} ms (p95 {p95(t):.1f})"
+                for b, t, _ in sorted(zip(self.candidates, self.times, scores), key=lambda bts: bts[2])))
         return out
 
 
@@ -100,7 +118,7 @@ def choose_backend(kind: str, net, objective, settings: DreamSettings, device: t
     if kind != "auto" or len(built) == 1:
         return built[0]
     cache = models_dir() / "cache" / "backend-choice.json"
-    key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}|pipeline"
+    key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}|pipeline-p95"
     remembered = _remembered_choice(cache, key)
     if remembered and remembered["name"] in {b.name for b in built}:
         log.info("backend for %s at %dx%d: %s, %.1f ms/step in the pipeline (measured %s: %s)", objective, *size,

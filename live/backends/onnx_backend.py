@@ -4,24 +4,17 @@ this machine has.
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import logging
 import os
-import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from live.backends.onnx_export import exported_graph
 from live.config import DreamSettings
 from live.files import models_dir
-from live.stopping import raise_if_stopping
 
 log = logging.getLogger("live-dream")
-
 
 
 def onnx_providers() -> list:
@@ -36,18 +29,6 @@ def onnx_providers() -> list:
         if "CUDAExecutionProvider" in available:
             wanted.append("CUDAExecutionProvider")
     return wanted + ["CPUExecutionProvider"]
-
-
-def graph_key(spec_name: str, objective, settings: DreamSettings, size: tuple[int, int], steps: int) -> str:
-    """Cache name: network, objective (guide features included), regularisers, resolution, step count,
-    versions."""
-    regularisers = f"{settings.smoothing}|{settings.smoothing_sigma}|{settings.tv_weight}"
-    h = hashlib.sha1(f"{objective}|{regularisers}|{torch.__version__}|v2".encode())
-    for _, term in objective.terms:
-        if getattr(term, "features", None) is not None:
-            h.update(term.features.cpu().numpy().tobytes())
-    safe = "".join(c if c.isalnum() else "_" for c in str(objective))[:40]
-    return f"{spec_name}-{safe}-{size[0]}x{size[1]}-k{steps}-{h.hexdigest()[:10]}.onnx"
 
 
 class OnnxBackend:
@@ -68,30 +49,9 @@ class OnnxBackend:
         self.name = f"onnx-{provider}" + ("-fp16" if provider == "tensorrt" else "")
 
     def _session(self, steps: int):
-        path = models_dir() / "cache" / "onnx" / graph_key(self.net.spec.name, self.objective, self.settings, self.size,
-                                                            steps)
-        if not path.is_file():
-            self._export(steps, path)
+        def load(path):
             return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
-        try:
-            return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
-        except Exception as exc:  # a truncated or damaged cache file: rebuild it once, not fall back for ever
-            raise_if_stopping()
-            log.warning("cached graph %s cannot be loaded (%s); exporting it again", path.name,
-                        str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__)
-            path.unlink(missing_ok=True)
-            self._export(steps, path)
-            return self._ort.InferenceSession(str(path), self._options, providers=self.providers)
-
-    def _export(self, steps: int, path: Path) -> None:
-        from live.backends.onnx_export import export_steps
-        log.info("exporting %s %s at %dx%d, %d step(s), to ONNX (once; cached in %s)...",
-                 self.net.spec.name, self.objective, *self.size, steps, path.parent)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            export_steps(self.net, self.objective, self.settings, self.size, steps, path)
-        log.info("exported in %.1f s", time.perf_counter() - t0)
+        return exported_graph(self.net, self.objective, self.settings, self.size, steps, load)
 
     def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
         if steps <= 0:
