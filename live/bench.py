@@ -63,8 +63,8 @@ def describe_machine(device: torch.device) -> str:
     import onnxruntime as ort
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {os.cpu_count()} cores"
     try:
-        import openvino
-        versions = f", openvino {openvino.__version__}"
+        from live.backends.openvino_backend import import_openvino
+        versions = f", openvino {import_openvino().__version__}"
     except ImportError:
         versions = ""
     return f"{where} ({platform.machine()}), torch {torch.__version__}, onnxruntime {ort.__version__}{versions}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import numpy as np
 
@@ -18,6 +19,16 @@ from live.backends.onnx_export import exported_graph
 from live.config import DreamSettings
 
 log = logging.getLogger("live-dream")
+
+
+def import_openvino():
+    """OpenVINO's runtime without its model-conversion tools: importing those (`import openvino` does, for
+    `openvino.convert_model`) sends a usage event to Google Analytics and writes a client id into ~/intel
+    unless the user opted out beforehand. live-dream needs only the runtime; openvino imports fine without
+    them (it skips them on ImportError, which a None entry in sys.modules gives)."""
+    sys.modules.setdefault("openvino.tools.ovc", None)
+    import openvino
+    return openvino
 
 
 def cpu_settings() -> dict:
@@ -29,15 +40,14 @@ def cpu_settings() -> dict:
 
 def openvino_devices() -> list[str]:
     """The OpenVINO devices this machine has, CPU first (GPU and NPU: Intel hardware only)."""
-    import openvino as ov
-    found = ov.Core().available_devices
+    found = import_openvino().Core().available_devices
     return [d for d in ("CPU", "GPU", "NPU") if any(f == d or f.startswith(d + ".") for f in found)]
 
 
 class OpenVinoBackend:
     def __init__(self, net, objective, settings: DreamSettings, size: tuple[int, int], steps: int = 1,
                  device: str = "CPU"):
-        import openvino as ov
+        ov = import_openvino()
         self.net, self.objective, self.settings, self.size, self.device = net, objective, settings, size, device
         self._core = ov.Core()
         self.requests = {steps: self._request(steps)}
