@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 def test_no_frame_time_spike_during_crossfades(tmp_path):
-    """The timed cycle crossfading presets over 0.8 s every 1.2 s on a real pipeline: no frame takes more
-    than twice the median (each frame is still one step of one objective, not one of each)."""
+    """The timed cycle crossfading presets over 0.8 s every 1.2 s on a real pipeline: fading frames take
+    as long as the others (each is still one step of one objective, not one of each)."""
     from live.config import load_config
     from live.show.pipeline import RunOptions, run_live
     shown = []
@@ -21,7 +21,11 @@ def test_no_frame_time_spike_during_crossfades(tmp_path):
     gaps = [(b - a, fade_weight(state, b) < 1) for (a, _), (b, state) in zip(shown, shown[1:])]
     median = float(np.median([g for g, _ in gaps]))
     during = [g for g, fading in gaps if fading]
-    assert len(during) > 20 and max(during) <= 2 * median, (median, sorted(during)[-5:])
+    # Dreaming both objectives on fading frames makes every one of them ~2x (0.15 s against 2x0.064 s):
+    # that fails both bounds. One stray slow frame (a shared 2-core host's scheduler) fails neither.
+    slow = [g for g in during if g > 2 * median]
+    assert len(during) > 20 and len(slow) <= 1 and np.percentile(during, 90) <= 1.5 * median, (
+        median, sorted(during)[-5:])
 
 
 # ---------------------------------------------------------------- the beat
