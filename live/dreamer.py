@@ -37,6 +37,7 @@ class Dreamer:
         self.objectives: list[Objective] = [parse_objective(text, spec, guide) for text in presets]
         self._nets: dict[int, tuple[FeatureNet, Objective]] = {}
         self._backends: dict[tuple, object] = {}
+        self._before_fallback: tuple[str, dict] | None = None  # kind and backends before a fallback to torch
         self.live = False  # set by prepare(): from then on nothing may pause the picture
         self.rng = random.Random(None if seed < 0 else seed)
 
@@ -101,9 +102,18 @@ class Dreamer:
         size): the self-healing worker's first remedy. False if torch was dreaming them already."""
         if self.kind == "torch" and all(isinstance(b, TorchBackend) for b in self._backends.values()):
             return False
+        self._before_fallback = self.kind, self._backends
         self._backends = {(preset, None): self._torch_backend(preset, *self.net(preset))
                           for preset, _ in self._backends}
         self.kind = "torch"
+        return True
+
+    def restore_backends(self) -> bool:
+        """Back to the backends of before fall_back_to_torch (the failure may have had nothing to do
+        with them). False if there was no fallback."""
+        if self._before_fallback is None:
+            return False
+        (self.kind, self._backends), self._before_fallback = self._before_fallback, None
         return True
 
     def run(self, image: np.ndarray, preset: int, steps: int, strength: float) -> np.ndarray:

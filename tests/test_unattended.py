@@ -95,9 +95,12 @@ def test_a_source_that_stops_freezes_or_changes_size_is_reopened_for_ever():
     assert summary["shown"] > 100
 
 
-def test_a_failing_step_heals_to_torch_and_the_picture_never_freezes(tmp_path):
+def test_a_failing_step_heals_to_torch_and_the_picture_never_freezes(tmp_path, monkeypatch):
     """Exported (ONNX) backend; the step raises for 3 s (about 60 frames: the old worker ended the run
-    after 50), then returns NaN for a second."""
+    after 50), then returns NaN for a second; quiet again, the exported backend comes back (after 10
+    minutes in a show, 6 s here)."""
+    from live.show import worker
+    monkeypatch.setattr(worker, "HEALED_AFTER_S", 6.0)
     plan = FaultPlan()
     show = RunningShow(unattended_config(**{"live.backend": "onnx", "live.presets": "block9"}), seconds=60,
                        faults=plan)
@@ -112,12 +115,14 @@ def test_a_failing_step_heals_to_torch_and_the_picture_never_freezes(tmp_path):
     plan.set("nan")
     time.sleep(1.0)
     plan.set(None)
-    after = show.watch(3.0)[-1]
+    after = show.watch(2.0)[-1]
+    healed = show.watch(5.0)[-1]
     show.show.quit = True
     summary = show.join()
     assert shown_while_failing > 20  # the camera, undreamed, kept the picture moving
     assert after["healing"].startswith("fell back to the torch backend"), after
     assert after["backend"].startswith("torch") and after["ok"], after
+    assert healed["backend"].startswith("onnx") and healed["healing"] is None, healed
     assert summary["skipped_frames"] >= 50 and summary["nonfinite_resets"] >= 1
     last = show.items[-1][1]
     assert np.isfinite(last.image.astype(np.float32)).all() and last.image.std() > 5

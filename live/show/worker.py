@@ -33,7 +33,7 @@ MAX_FAILURES_IN_A_ROW = 50  # frames: a fault that persists this long ends an at
 TORCH_AFTER_FAILURES = 5  # unattended: this many failed frames in a row and the torch backend takes over
 SHRINK_AFTER_FAILURES = 100  # ... and every this many more (seconds of failing), a smaller dream size
 MIN_HEALING_WIDTH = 64
-RESTORE_SIZE_AFTER_S = 600.0  # a size lowered by the healing is tried again after this long without a failure
+HEALED_AFTER_S = 600.0  # what the healing changed (backend, size) is undone after this long without a failure
 ATTRACT_WAIT_S = 1 / 30  # with the attract loop on, the worker dreams without waiting for the camera
 
 
@@ -87,7 +87,6 @@ class DreamWorker:
                                        unattended.attract_scene_seconds)
         self._away_since: float | None = None
         self._woke_at = 0.0  # frames captured before the show last woke (last night's) are dropped
-        self._on_torch: str | None = None  # set when the healing moved to the torch backend
         self.attract_failures = 0
         self._held: Frame | None = None  # the frame being dreamed on while frozen
         self._last_live: Frame | None = None  # the last live dream (shown under the attract loop's fade)
@@ -229,10 +228,8 @@ class DreamWorker:
             return self._failed(frame, exc)
         self.failures_in_a_row = 0
         self.dreamed += 1
-        if self._shrunk_from and time.monotonic() - self._last_failure_at >= RESTORE_SIZE_AFTER_S:
-            self.size, self._shrunk_from = self._shrunk_from, None
-            self.healing = self._on_torch  # the torch backend stays until a restart
-            log.info("no failure for %.0f s: back to the dream size %dx%d", RESTORE_SIZE_AFTER_S, *self.size)
+        if self.healing and time.monotonic() - self._last_failure_at >= HEALED_AFTER_S:
+            self._undo_healing()
         dreamed = (out * 255.0 + 0.5).astype(np.uint8)
         return Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image, camera_image=frame.camera_image)
 
@@ -254,7 +251,7 @@ class DreamWorker:
                 raise exc
             return None
         if self.failures_in_a_row == TORCH_AFTER_FAILURES and self._fall_back_to_torch():
-            self.healing = self._on_torch = f"fell back to the torch backend after {TORCH_AFTER_FAILURES} failed frames"
+            self.healing = f"fell back to the torch backend after {TORCH_AFTER_FAILURES} failed frames"
             log.warning("dreaming failed %d times in a row: %s", TORCH_AFTER_FAILURES, self.healing)
         elif self.failures_in_a_row % SHRINK_AFTER_FAILURES == 0 and self.size[0] > MIN_HEALING_WIDTH:
             w, h = self.size
@@ -268,6 +265,15 @@ class DreamWorker:
         except Exception:  # noqa: BLE001 - a frame that cannot even be resized (garbage) is skipped
             return None
         return Frame(image, frame.seq, frame.t_captured, source_image=image, camera_image=frame.camera_image)
+
+    def _undo_healing(self) -> None:
+        """No failure for HEALED_AFTER_S: the failure was passing; back to the backends and size of before."""
+        if self._shrunk_from:
+            self.size, self._shrunk_from = self._shrunk_from, None
+        restored = self.dreamer.restore_backends()
+        log.info("no failure for %.0f s: back to %s at %dx%d", HEALED_AFTER_S,
+                 "the backends of before" if restored else "the dream size", *self.size)
+        self.healing = None
 
     def _fall_back_to_torch(self) -> bool:
         try:
