@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.fx.experimental.optimization import fuse
@@ -149,3 +150,38 @@ def _export_with_progress(net, objective, settings: DreamSettings, size: tuple[i
         warnings.simplefilter("ignore")
         export_steps(net, objective, settings, size, steps, path)
     log.info("exported in %.1f s", time.perf_counter() - t0)
+
+
+class ExportedStepBackend:
+    """What the ONNX Runtime and OpenVINO backends share: the exported k-step graph (and the one-step
+    graph, so another step count later needs no pause to export) loaded into the runtime by `_load`, and
+    run by `_run` on HxWx3 images of the graph's size."""
+    runtime = "exported"
+
+    def __init__(self, net, objective, settings: DreamSettings, size: tuple[int, int], steps: int = 1):
+        self.net, self.objective, self.settings, self.size = net, objective, settings, size
+        self.graphs = {steps: self._graph(steps)}
+        if steps != 1:  # other step counts (keys, tuner) repeat the 1-step graph: have it ready, no pause later
+            self.graphs[1] = self._graph(1)
+
+    def _graph(self, steps: int):
+        return exported_graph(self.net, self.objective, self.settings, self.size, steps, self._load)
+
+    def _load(self, path: Path):
+        raise NotImplementedError
+
+    def _run(self, graph, x: np.ndarray, step_size: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
+        if steps <= 0:
+            return image
+        h, w = image.shape[:2]
+        if (w, h) != self.size:
+            raise ValueError(f"{self.runtime} graph is for {self.size[0]}x{self.size[1]}, got {w}x{h}")
+        x = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+        feed_size = np.array(step_size, dtype=np.float32)
+        graph, repeats = (self.graphs[steps], 1) if steps in self.graphs else (self.graphs[1], steps)
+        for _ in range(repeats):  # another step count than exported: repeat the one-step graph
+            x = self._run(graph, x, feed_size)
+        return x[0].transpose(1, 2, 0)

@@ -13,9 +13,7 @@ import logging
 import os
 import sys
 
-import numpy as np
-
-from live.backends.onnx_export import exported_graph
+from live.backends.onnx_export import ExportedStepBackend
 from live.config import DreamSettings
 
 log = logging.getLogger("live-dream")
@@ -44,34 +42,20 @@ def openvino_devices() -> list[str]:
     return [d for d in ("CPU", "GPU", "NPU") if any(f == d or f.startswith(d + ".") for f in found)]
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(ExportedStepBackend):
+    runtime = "openvino"
+
     def __init__(self, net, objective, settings: DreamSettings, size: tuple[int, int], steps: int = 1,
                  device: str = "CPU"):
-        ov = import_openvino()
-        self.net, self.objective, self.settings, self.size, self.device = net, objective, settings, size, device
-        self._core = ov.Core()
-        self.requests = {steps: self._request(steps)}
-        if steps != 1:  # other step counts (keys, tuner) repeat the 1-step graph: have it ready, no pause later
-            self.requests[1] = self._request(1)
+        self.device = device
+        self._core = import_openvino().Core()
+        super().__init__(net, objective, settings, size, steps)
         self.name = f"openvino-{device.lower()}"
 
-    def _request(self, steps: int):
+    def _load(self, path):
         config = cpu_settings() if self.device == "CPU" else {"PERFORMANCE_HINT": "LATENCY",
                                                               "INFERENCE_PRECISION_HINT": "f32"}
+        return self._core.compile_model(str(path), self.device, config).create_infer_request()
 
-        def load(path):
-            return self._core.compile_model(str(path), self.device, config).create_infer_request()
-        return exported_graph(self.net, self.objective, self.settings, self.size, steps, load)
-
-    def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
-        if steps <= 0:
-            return image
-        h, w = image.shape[:2]
-        if (w, h) != self.size:
-            raise ValueError(f"openvino graph is for {self.size[0]}x{self.size[1]}, got {w}x{h}")
-        x = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
-        feed_size = np.array(step_size, dtype=np.float32)
-        request, repeats = (self.requests[steps], 1) if steps in self.requests else (self.requests[1], steps)
-        for _ in range(repeats):  # another step count than exported: repeat the one-step graph
-            x = request.infer({"image": x, "step_size": feed_size})[0].copy()
-        return x[0].transpose(1, 2, 0)
+    def _run(self, request, x, step_size):
+        return request.infer({"image": x, "step_size": step_size})[0].copy()
