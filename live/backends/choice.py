@@ -41,18 +41,19 @@ def build_backend(kind: str, net, objective, settings, device, size, steps, prec
         return TorchBackend(net, objective, settings, device, precision)
     if kind == "onnx":
         return OnnxBackend(net, objective, settings, size, steps)
-    if kind == "openvino":
+    if kind == "openvino" or kind.startswith("openvino:"):  # openvino:GPU, openvino:NPU (auto's candidates)
         from live.backends.openvino_backend import OpenVinoBackend
-        return OpenVinoBackend(net, objective, settings, size, steps)
+        return OpenVinoBackend(net, objective, settings, size, steps, kind.partition(":")[2] or "CPU")
     raise UserError(f"unknown backend '{kind}'; use auto, torch, onnx or openvino")
 
 
 def auto_order(device: torch.device) -> list[str]:
     """The candidates of 'auto': on a CUDA GPU, ONNX Runtime (TensorRT, CUDA) and torch; on a CPU,
-    OpenVINO too (its CPU plugin; an Intel GPU it would use is not a CUDA device)."""
+    OpenVINO too, on the CPU and on each Intel GPU or NPU it finds (not CUDA devices)."""
     if device.type == "cuda" or importlib.util.find_spec("openvino") is None:  # no wheel for this machine
         return ["onnx", "torch"]
-    return ["openvino", "onnx", "torch"]
+    from live.backends.openvino_backend import openvino_devices
+    return ["openvino"] + [f"openvino:{d}" for d in openvino_devices() if d != "CPU"] + ["onnx", "torch"]
 
 
 def build_candidates(kind: str, net, objective, settings, device, size, steps, precision) -> list:
