@@ -56,12 +56,12 @@ class SoakWatch:
         self._start = None
         self.show = None  # the Show, once frames flow (for its worker and source)
 
-    def frame_shown(self, state, now: float, item) -> None:
+    def frame_shown(self, state, shown_at: float, item) -> None:
         self.shown += 1
+        now = time.monotonic()  # the clock of the frames' capture times
         if self._start is None:
-            self._start = time.monotonic()
+            self._start = now
             threading.Thread(target=self._run, name="soak", daemon=True).start()
-        now = time.monotonic()
         if not self._waiting or item is None or item.camera_image is None or item.attract_weight >= 1.0:
             return
         worker_ok = self.show is None or self.show.worker.failures_in_a_row == 0

@@ -128,7 +128,7 @@ class Show:
         self.unattended = installation if installation.enabled else None
         self.hours, self.clock = OpeningHours(config.schedule.hours), ShowClock()
         self.memory = ShowMemory() if installation.enabled and installation.resume else None
-        self.is_open, self.closing, self.asleep, self.fade_s = True, False, False, BLACKOUT_FADE_S
+        self.is_open, self.closing, self.fade_s = True, False, BLACKOUT_FADE_S
         self.next_schedule_check = self.next_black_frame = 0.0
         self.started, self.light, self.last_shown = time.monotonic(), 1.0, None
         self.next_status = time.monotonic() + 1.0
@@ -216,6 +216,11 @@ class Show:
         # a camera may be missing at boot (it is waited for); a file that cannot be read is a mistake to say now
         return ResilientSource(opener, spec, first=None if device else opener(), device=device,
                                stale_seconds=i.stale_seconds, max_backoff=i.reconnect_max_seconds)
+
+    @property
+    def asleep(self) -> bool:
+        """Closed: the worker dreams nothing and the camera is closed."""
+        return self.worker.asleep.is_set()
 
     def _source_ok(self) -> bool:
         return getattr(self.source, "state", "ok") == "ok"
@@ -369,13 +374,13 @@ class Show:
         else:
             log.info("opening time (%s): the camera opens and the dream comes back",
                      self.clock.now().strftime("%a %H:%M"))
-            self.closing = self.asleep = False
+            self.closing = False
             self.light, self.last_shown = 0.0, None  # the light comes up from black from the first frame on
             self.worker.asleep.clear()
             self.source.resume()
 
     def _go_to_sleep(self) -> None:
-        self.closing, self.asleep, self.light = True, True, 0.0
+        self.closing, self.light = True, 0.0
         self.worker.asleep.set()
         self.source.suspend()
         log.info("closed: not dreaming, camera closed, until the next opening time")
@@ -394,30 +399,33 @@ class Show:
         self._tell_systemd(self.status())
 
     def health(self) -> dict:
-        """Any thread (the HTTP server's): the snapshot taken at the last frame shown, with the time now."""
-        health = dict(self._health)
-        health["uptime_s"] = round(time.monotonic() - self.started, 1)
-        if health and not (self.capture.error or self.capture.ended.is_set()):  # the source's state as of now:
-            health["source"] = getattr(self.source, "state", "ok")  # no frame may be coming to update it
-            health["reconnects"] = getattr(self.source, "reconnects", 0)
-            health["ok"] = health["ok"] and health["source"] in ("ok", "closed")
-        return health
+        """Any thread (the HTTP server's): the snapshot taken at the last frame shown, with the time now
+        and the source's state as of now (while a camera is away no frame may be coming to update it)."""
+        if not self._health:
+            return {"uptime_s": round(time.monotonic() - self.started, 1)}
+        return {**self._health, **self._source_health(), "uptime_s": round(time.monotonic() - self.started, 1)}
 
-    def health_now(self, status: Status | None = None) -> dict:
-        """Main thread: what /health and the OSC status say, as of now."""
-        state, worker, capture = self.bus.state, self.worker.status, self.capture
+    def _source_health(self) -> dict:
+        """ok, source and reconnects, as of now."""
+        capture = self.capture
         error = capture.error or self.worker.error
         source = ("failed" if capture.error else "ended" if capture.ended.is_set()
                   else getattr(self.source, "state", "ok"))
+        return {"ok": error is None and source in ("ok", "closed") and not self.worker.failures_in_a_row,
+                "source": source, "reconnects": getattr(self.source, "reconnects", 0)}
+
+    def health_now(self, status: Status | None = None) -> dict:
+        """Main thread: what /health and the OSC status say, as of now."""
+        state, worker = self.bus.state, self.worker.status
+        error = self.capture.error or self.worker.error
         return {
-            "ok": error is None and source in ("ok", "closed") and not self.worker.failures_in_a_row, "fps": round(status.fps if status else 0.0, 2),
+            **self._source_health(), "fps": round(status.fps if status else 0.0, 2),
             "latency_ms": round(status.latency_ms if status else 0.0, 1), "frames_shown": self.stats.shown,
-            "source": source, "backend": worker.backend, "preset": state.preset + 1, "presets": len(state.presets),
+            "backend": worker.backend, "preset": state.preset + 1, "presets": len(state.presets),
             "objective": state.objective, "strength": round(state.strength, 3), "mix": round(state.mix, 3),
             "steps": state.steps, "frozen": state.frozen, "blackout": state.blackout, "bpm": state.bpm,
             "crossfade_seconds": state.crossfade_seconds, "last_error": error or self.worker.last_failure,
-            "link_peers": self.link.peers if self.link else None,
-            "reconnects": getattr(self.source, "reconnects", 0), "open": self.is_open,
+            "link_peers": self.link.peers if self.link else None, "open": self.is_open,
             "attract": round(self.worker.attract.weight, 2) if self.worker.attract else None,
             "healing": self.worker.healing,
         }
