@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+FP16_TINY = 2.0 ** -14  # the smallest normal fp16 number: a floor that survives a half-precision graph
+
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur with reflect padding (keeps borders free of dark halos)."""
@@ -34,10 +36,10 @@ def laplacian_normalise(g: torch.Tensor, levels: int = 4) -> torch.Tensor:
         bands.append(current - up)
         current = low
     bands.append(current)
-    out = bands[-1] / (bands[-1].std() + 1e-12)
+    out = bands[-1] / (bands[-1].std() + FP16_TINY)
     for band in reversed(bands[:-1]):
         out = F.interpolate(out, size=band.shape[-2:], mode="bilinear", align_corners=False)
-        out = out + band / (band.std() + 1e-12)
+        out = out + band / (band.std() + FP16_TINY)
     return out
 
 

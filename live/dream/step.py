@@ -8,6 +8,7 @@ pyramid and carries the added detail from each octave to the next. Images are fl
 """
 from __future__ import annotations
 
+import math
 import random
 from typing import Callable
 
@@ -15,21 +16,31 @@ import torch
 import torch.nn.functional as F
 
 from live.config import DreamSettings
-from live.dream.regularisers import smooth_gradient, total_variation_gradient
+# FP16_TINY floors the normalisations: 1e-30 became 0 in a half-precision graph (TensorRT casts constants)
+from live.dream.regularisers import FP16_TINY, smooth_gradient, total_variation_gradient
+
+
+def gradient_scale(h: int, w: int) -> float:
+    """Loss scaling, as in mixed-precision training. The objectives are means, so the gradient reaching
+    each activation is about 2a/N: at 1280x720 most of it falls below fp16's smallest normal number and
+    a half-precision step points elsewhere (cosine 0.91 to fp32). Scaling the score before the backward
+    pass keeps it in range: a power of two (exact in every precision) near H*W/64 puts the image's
+    gradient in the tens, and capping it at 2^15 keeps the constant itself inside fp16."""
+    return float(2 ** min(15, max(0, round(math.log2(max(1, h * w) / 64)))))
 
 
 def objective_gradient(net, objective, image: torch.Tensor) -> torch.Tensor:
-    """d objective / d image for one piece of image, scaled as if the objective were a sum over
-    positions, so pieces of different sizes get gradients of comparable size."""
+    """d objective / d image for one piece of image, times gradient_scale (the step normalises it)."""
     with torch.enable_grad():
         x = image.detach().requires_grad_(True)
-        score = objective(net(x))
+        score = objective(net(x)) * gradient_scale(*image.shape[-2:])
         (g,) = torch.autograd.grad(score, x)
-    return g * (image.shape[-2] * image.shape[-1])
+    return g
 
 
 def tiled_gradient(net, objective, image: torch.Tensor, tile: int, margin: int) -> torch.Tensor:
-    """The objective's gradient computed on tiles of at most (tile + 2*margin)^2 pixels."""
+    """The objective's gradient computed on tiles of at most (tile + 2*margin)^2 pixels, each scaled as
+    if the objective were a sum over positions, so tiles of different sizes get comparable gradients."""
     h, w = image.shape[-2:]
     if h <= tile and w <= tile:
         return objective_gradient(net, objective, image)
@@ -39,6 +50,7 @@ def tiled_gradient(net, objective, image: torch.Tensor, tile: int, margin: int) 
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
             ya, xa, yb, xb = max(y0 - margin, 0), max(x0 - margin, 0), min(y1 + margin, h), min(x1 + margin, w)
             piece = objective_gradient(net, objective, image[..., ya:yb, xa:xb])
+            piece = piece * ((yb - ya) * (xb - xa) / gradient_scale(yb - ya, xb - xa))
             g[..., y0:y1, x0:x1] = piece[..., y0 - ya: y1 - ya, x0 - xa: x1 - xa]
     return g
 
@@ -47,10 +59,10 @@ def ascent_direction(net, objective, image: torch.Tensor, s: DreamSettings) -> t
     """Where one step goes: the gradient, smoothed, normalised by its mean |g|, minus total variation."""
     g = tiled_gradient(net, objective, image, s.tile, s.tile_margin)
     g = smooth_gradient(g, s.smoothing, s.smoothing_sigma)
-    g = g / g.abs().mean().clamp_min(1e-30)
+    g = g / g.abs().mean().clamp_min(FP16_TINY)
     if s.tv_weight > 0:
         tv = total_variation_gradient(image)
-        g = g - s.tv_weight * tv / tv.abs().mean().clamp_min(1e-30)
+        g = g - s.tv_weight * tv / tv.abs().mean().clamp_min(FP16_TINY)
     return g
 
 
