@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import torch
@@ -30,14 +30,34 @@ class LayerEnergy:
         return self.layer
 
 
+def _pick_channels(acts: torch.Tensor, chosen: tuple[int, ...], index: torch.Tensor | None) -> torch.Tensor:
+    """acts[:, chosen] without host-side data: a Python list as an index is copied to the device with a
+    sync at every step, which a CUDA graph cannot capture. A range is a slice; other lists use the index
+    tensor that bind() put on the network's device."""
+    lo, hi = chosen[0], chosen[-1] + 1
+    if chosen == tuple(range(lo, hi)):
+        return acts[:, lo:hi]
+    if index is None or index.device != acts.device:
+        index = torch.tensor(chosen, device=acts.device)  # unbound: correct, but not capturable
+    return acts.index_select(1, index)
+
+
+def _index_on(net, chosen: tuple[int, ...]) -> torch.Tensor:
+    return torch.tensor(chosen, device=net.mean.device)
+
+
 @dataclass(frozen=True)
 class Channels:
     """Mean activation of chosen channels of a layer."""
     layer: str
     channels: tuple[int, ...]
+    index: torch.Tensor | None = field(default=None, compare=False, repr=False)  # on the device, by bind()
+
+    def bind(self, net) -> "Channels":
+        return replace(self, index=_index_on(net, self.channels))
 
     def __call__(self, acts):
-        return acts[self.layer][:, list(self.channels)].mean()
+        return _pick_channels(acts[self.layer], self.channels, self.index).mean()
 
     def __str__(self):
         return f"{self.layer}:{','.join(map(str, self.channels))}"
@@ -48,9 +68,13 @@ class ClassLogit:
     """An ImageNet class score: 'make it more jellyfish-like'."""
     classes: tuple[int, ...]
     layer: str = "logits"
+    index: torch.Tensor | None = field(default=None, compare=False, repr=False)  # on the device, by bind()
+
+    def bind(self, net) -> "ClassLogit":
+        return replace(self, index=_index_on(net, self.classes))
 
     def __call__(self, acts):
-        return acts[self.layer][:, list(self.classes)].mean()
+        return _pick_channels(acts[self.layer], self.classes, self.index).mean()
 
     def __str__(self):
         return "class:" + ",".join(imagenet_classes()[c].replace(" ", "_") for c in self.classes)
@@ -156,6 +180,8 @@ def _parse_indices(text: str, limit: int, what: str) -> tuple[int, ...]:
         if not m:
             raise UserError(f"bad list '{text}'; write numbers like 42,117 or a range 10-20")
         lo, hi = int(m[1]), int(m[2] or m[1])
+        if hi < lo:  # 5-3 would select nothing and dream nothing
+            raise UserError(f"empty channel range {lo}-{hi}; write it low to high, e.g. {hi}-{lo}")
         for i in range(lo, hi + 1):
             if not 0 <= i < limit:
                 raise UserError(what.format(i) + f" is out of range; valid: 0-{limit - 1}")
