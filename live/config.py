@@ -34,7 +34,7 @@ class NetworkConfig:
     weights: str = ""  # a local weights file instead of the cache
     objective: str = ""  # empty: the network's default layer
     guide: str = ""  # guide image for the guide objective
-    device: str = setting("auto", _choice("auto", "cpu", "cuda"))
+    device: str = setting("auto", _choice("auto", "cpu", "cuda", "mps"))
 
 
 @dataclass(frozen=True)

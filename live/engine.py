@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import torch
 
+from live.backends.devices import available_memory, pick_device
 from live.backends.torch_backend import PreparedNet
 from live.config import NetworkConfig
 from live.errors import UserError
@@ -22,31 +22,11 @@ GUIDE_MAX_SIDE = 448  # guide features come from a modest size: enough detail, c
 BYTES_PER_DREAM_PIXEL = 3000
 
 
-def pick_device(setting: str) -> torch.device:
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise UserError("network.device = 'cuda' but no CUDA GPU is visible; use device = 'auto' or 'cpu'")
-    if setting == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
-
-
-def available_memory(device: torch.device) -> int:
-    """Bytes this run can still use: free GPU memory on CUDA, else the system's available memory."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
 def check_dream_size(size: tuple[int, int], device: torch.device) -> None:
     """Refuse a dream resolution this machine cannot hold, before seconds of export end in a crash."""
     w, h = size
     need, free = w * h * BYTES_PER_DREAM_PIXEL, available_memory(device)
-    if need <= free:
+    if free is None or need <= free:  # unknown here: the run will say so if it runs out
         return
     scale = math.sqrt(free / need)
     fit = (max(32, int(w * scale) // 16 * 16), max(32, int(h * scale) // 16 * 16))
@@ -79,5 +59,5 @@ def load_engine(cfg: NetworkConfig, objective_text: str | None = None) -> Engine
     net = load_feature_net(spec, objective.layers, cfg.weights or None).to(device)
     objective = objective.bind(net)
     # BatchNorm folded and channels_last: the same maths, 2-3x faster on a CPU (see backends.py)
-    return Engine(spec, PreparedNet(net, torch.float16 if device.type == "cuda" else torch.float32).to(device),
+    return Engine(spec, PreparedNet(net, torch.float16 if device.type in ("cuda", "mps") else torch.float32).to(device),
                   objective, device)

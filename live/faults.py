@@ -4,7 +4,7 @@ when things go wrong, switched on and off by one `FaultPlan` from any thread.
 Source faults (the source's reads): stop (reads raise and reopening fails: an unplugged camera), end
 (reads return None), freeze (the same frame again and again: a driver that hung), resize (frames of
 another size: a camera that renegotiated), garbage (empty frames). Step faults (the dreamer's run):
-raise (a step throws), nan (a step returns NaN).
+raise (a step throws), nan (a step returns NaN), sticky (the error of a GPU broken for the process).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 from live.errors import UserError
 
 SOURCE_FAULTS = ("stop", "end", "freeze", "resize", "garbage")
-STEP_FAULTS = ("raise", "nan")
+STEP_FAULTS = ("raise", "nan", "sticky")
 
 
 class FaultPlan:
@@ -80,5 +80,7 @@ class FaultyDreamer:
         fault = self._plan.active
         if fault == "raise":
             raise RuntimeError("injected fault: the dream step failed")
+        if fault == "sticky":  # as PyTorch words it, on CUDA, after a kernel wrote where it must not
+            raise RuntimeError("CUDA error: an illegal memory access was encountered (injected fault)")
         out = self._dreamer.run(image, preset, steps, strength)
         return np.full_like(out, np.nan) if fault == "nan" else out

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from live.backends.devices import is_out_of_memory, is_sticky_device_error
 from live.config import InstallationConfig, TemporalSettings
 from live.control.actions import Action
 from live.control.bus import ControlBus
@@ -35,14 +36,6 @@ SHRINK_AFTER_FAILURES = 100  # ... and every this many more (seconds of failing)
 MIN_HEALING_WIDTH = 64
 HEALED_AFTER_S = 600.0  # what the healing changed (backend, size) is undone after this long without a failure
 ATTRACT_WAIT_S = 1 / 30  # with the attract loop on, the worker dreams without waiting for the camera
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """A GPU out of memory: PyTorch has a type for it; ONNX Runtime has none, and says so in words."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return type(exc).__module__.startswith("onnxruntime") and ("out of memory" in text or "failed to allocate" in text)
 
 
 @dataclass(frozen=True)
@@ -187,6 +180,9 @@ class DreamWorker:
         except Exception as exc:
             log.debug("dream worker stopped", exc_info=True)  # the traceback, for --log-file
             many = self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW and not self.self_healing
+            if is_sticky_device_error(exc):
+                log.error("the GPU failed beyond repair for this process (%s); exiting so that the service "
+                          "restarts the show", str(exc).splitlines()[0][:200], exc_info=True)
             self.error = (f"dream worker failed{f' on {MAX_FAILURES_IN_A_ROW} frames in a row' if many else ''}: "
                           f"{exc.__class__.__name__}: {exc}")
         finally:
@@ -222,6 +218,8 @@ class DreamWorker:
                 frame = self._held = replace(frame, image=small, camera_image=frame.image)
             out = self._dream_frame(frame.image.astype(np.float32) / 255.0)
         except Exception as exc:
+            if is_sticky_device_error(exc):
+                raise  # the GPU is unusable for this process: end it, the service starts a fresh one
             if is_out_of_memory(exc):
                 self._out_of_memory()
                 return None
@@ -286,6 +284,8 @@ class DreamWorker:
         try:
             return (self.attract.frame(self._state, self.size, now) * 255.0 + 0.5).astype(np.uint8)
         except Exception as exc:  # noqa: BLE001 - the attract loop must not end an unattended show
+            if is_sticky_device_error(exc):
+                raise
             if is_out_of_memory(exc):
                 self._out_of_memory()
             self.attract_failures += 1
@@ -334,7 +334,7 @@ class DreamWorker:
         try:
             out = self.temporal(image)
         except Exception as exc:
-            if is_out_of_memory(exc):
+            if is_out_of_memory(exc) or is_sticky_device_error(exc):
                 raise
             self.temporal.reset()
             out = self.temporal(image)
