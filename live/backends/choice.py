@@ -12,6 +12,7 @@ import statistics
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -20,9 +21,12 @@ from live.backends.torch_backend import TorchBackend
 from live.config import DreamSettings
 from live.errors import UserError
 from live.files import models_dir, read_json_dict, write_json
+from live.imageio import read_image
 from live.stopping import raise_if_stopping
 
 log = logging.getLogger("live-dream")
+MIN_AGREEMENT = 0.98  # cosine of a backend's step to the fp32 step, below which auto leaves it out
+MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 
 
@@ -48,12 +52,45 @@ def build_backend(kind: str, net, objective, settings, device, size, steps, prec
 
 
 def auto_order(device: torch.device) -> list[str]:
-    """The candidates of 'auto': on a CUDA GPU, ONNX Runtime (TensorRT, CUDA) and torch; on a CPU,
-    OpenVINO too, on the CPU and on each Intel GPU or NPU it finds (not CUDA devices)."""
-    if device.type == "cuda" or importlib.util.find_spec("openvino") is None:  # no wheel for this machine
+    """The candidates of 'auto': on a CUDA GPU, ONNX Runtime (TensorRT, CUDA) and torch; on an Apple GPU,
+    torch on MPS, ONNX Runtime (CoreML) and OpenVINO on the CPU; on a CPU, OpenVINO on the CPU and on each
+    Intel GPU or NPU it finds, ONNX Runtime and torch."""
+    if device.type == "cuda":
+        return ["onnx", "torch"]
+    has_openvino = importlib.util.find_spec("openvino") is not None  # wheels for some machines only
+    if device.type == "mps":
+        return ["torch", "onnx"] + (["openvino"] if has_openvino else [])
+    if not has_openvino:
         return ["onnx", "torch"]
     from live.backends.openvino_backend import openvino_devices
     return ["openvino"] + [f"openvino:{d}" for d in openvino_devices() if d != "CPU"] + ["onnx", "torch"]
+
+
+def step_agreement(backend, reference, size: tuple[int, int]) -> float:
+    """Cosine between one step of `backend` and of the fp32 reference on a photo with sensor noise at
+    this size: a half-precision or otherwise approximate runtime must point the dream the same way."""
+    w, h = size
+    rng = np.random.default_rng(0)
+    image = cv2.resize(read_image(MEDIA / "chelsea.png"), (w, h), interpolation=cv2.INTER_AREA)
+    image = np.clip(image / 255.0 + rng.normal(0, 2 / 255, image.shape), 0, 1).astype(np.float32)
+    a, b = (np.asarray(x.steps(image, 1, 0.03), np.float64).ravel() - image.ravel() for x in (backend, reference))
+    return float(a @ b / max(1e-12, np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def agreeing(built: list, net, objective, settings, device, size) -> list:
+    """The candidates whose step agrees with fp32 (cosine >= MIN_AGREEMENT); one that does not is left
+    out with a line, so `auto` never picks a fast backend that dreams something else."""
+    reference = next((b for b in built if b.name == f"torch-{device.type}-fp32"), None) \
+        or TorchBackend(net, objective, settings, device, "fp32")
+    kept = []
+    for backend in built:
+        cosine = 1.0 if backend is reference else step_agreement(backend, reference, size)
+        if cosine >= MIN_AGREEMENT or backend.name.startswith("torch"):
+            kept.append(backend)  # torch is the fallback of last resort: kept, and said if it differs
+        if cosine < MIN_AGREEMENT:
+            log.warning("backend %s disagrees with fp32 on this step (cosine %.3f < %.2f)%s", backend.name,
+                        cosine, MIN_AGREEMENT, "" if backend.name.startswith("torch") else "; not used")
+    return kept
 
 
 def build_candidates(kind: str, net, objective, settings, device, size, steps, precision) -> list:
@@ -72,7 +109,7 @@ def build_candidates(kind: str, net, objective, settings, device, size, steps, p
                         next((n for n in order if n not in failures), "torch"))
         if kind != "auto" and built:
             break
-    return built
+    return agreeing(built, net, objective, settings, device, size) if kind == "auto" and len(built) > 1 else built
 
 
 class PipelineTrial:

@@ -12,6 +12,7 @@ the caller rolls the image before and after).
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import hashlib
 import io
@@ -95,7 +96,12 @@ def export_steps(net, objective, settings: DreamSettings, size: tuple[int, int],
     from torch.fx.experimental.proxy_tensor import make_fx
 
     w, h = size
-    folded = fuse(net.eval())
+    # Traced on a CPU copy in fp32, whatever device and dtype the caller's network lives in (a network
+    # on CUDA traced with CPU examples failed on every GPU): the graph is the same maths for any runtime,
+    # and its runtime (TensorRT in fp16, say) chooses its own precision.
+    cpu_net = copy.deepcopy(net).to(device="cpu", dtype=torch.float32).eval()
+    objective = objective.bind(cpu_net)  # its own device data (guide features, channel indices) too
+    folded = fuse(cpu_net)
     example = (torch.rand(1, 3, h, w), torch.tensor(0.02))
     settings = replace(settings, tile=1 << 16)  # live frames are small: no tiling
     traced = make_fx(_Steps(folded, objective, settings, steps),
@@ -170,8 +176,15 @@ class ExportedStepBackend:
     def _load(self, path: Path):
         raise NotImplementedError
 
-    def _run(self, graph, x: np.ndarray, step_size: np.ndarray) -> np.ndarray:
+    def _run(self, graph, x, step_size: np.ndarray):
+        """One run of the graph on `x` as _upload made it; returns the result in the same form."""
         raise NotImplementedError
+
+    def _upload(self, x: np.ndarray):
+        return x  # a runtime whose device is not host memory puts the image there once per frame
+
+    def _download(self, x) -> np.ndarray:
+        return x
 
     def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
         if steps <= 0:
@@ -182,6 +195,7 @@ class ExportedStepBackend:
         x = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
         feed_size = np.array(step_size, dtype=np.float32)
         graph, repeats = (self.graphs[steps], 1) if steps in self.graphs else (self.graphs[1], steps)
+        x = self._upload(x)
         for _ in range(repeats):  # another step count than exported: repeat the one-step graph
             x = self._run(graph, x, feed_size)
-        return x[0].transpose(1, 2, 0)
+        return self._download(x)[0].transpose(1, 2, 0)
