@@ -10,7 +10,6 @@ fault ended, with the source back and the dream step working again.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import threading
 import time
@@ -20,7 +19,7 @@ from live.config import Config
 from live.faults import FaultPlan
 from live.files import write_json
 from live.show.pipeline import RunOptions, run_live
-from live.show.stats import memory_mb
+from live.show.stats import memory_mb, open_files
 
 log = logging.getLogger("live-dream")
 
@@ -34,13 +33,6 @@ class Fault:
 
 SCHEDULE = [Fault("stop", 8, 6), Fault("freeze", 18, 2), Fault("garbage", 30, 2), Fault("resize", 37, 3),
             Fault("raise", 45, 1.5), Fault("nan", 52, 1)]
-
-
-def open_fds() -> int:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:  # not Linux
-        return -1
 
 
 class SoakWatch:
@@ -101,7 +93,7 @@ class SoakWatch:
 
     def _minute_row(self, minute: int, last_shown: int) -> int:
         rss, _ = memory_mb()
-        row = {"minute": minute, "fps": round((self.shown - last_shown) / 60.0, 1), "rss_mb": rss, "open_fds": open_fds()}
+        row = {"minute": minute, "fps": round((self.shown - last_shown) / 60.0, 1), "rss_mb": rss, "open_fds": open_files()}
         self.minute_rows.append(row)
         log.info("soak minute %d: %.1f fps, RSS %.0f MB, %d open files", minute, row["fps"], rss, row["open_fds"])
         return self.shown

@@ -67,11 +67,23 @@ def list_cameras() -> list[tuple[int, str]]:
             found.append((index, name))
         return found
     for index in range(4):  # other systems: try the first few indices
-        cap = cv2.VideoCapture(index)
+        cap = cv2.VideoCapture(index, camera_api())
         if cap.isOpened():
             found.append((index, f"camera {index}"))
         cap.release()
     return found
+
+
+def camera_api() -> int:
+    """Each system's own camera interface: V4L2 on Linux, AVFoundation on macOS, DirectShow on Windows
+    (it opens in a moment and takes the MJPG request; Media Foundation can take seconds to open)."""
+    if sys.platform.startswith("linux"):
+        return cv2.CAP_V4L2
+    if sys.platform == "darwin":
+        return cv2.CAP_AVFOUNDATION
+    if sys.platform == "win32":
+        return cv2.CAP_DSHOW
+    return cv2.CAP_ANY
 
 
 class CameraSource:
@@ -86,6 +98,10 @@ class CameraSource:
         self.cap = self._open()
         if not self.cap.isOpened():
             listing = ", ".join(f"{i}: {n}" for i, n in cameras) or "none"
+            if sys.platform == "darwin":  # macOS says no until the user allows the app that runs us
+                raise UserError(f"cannot open camera {which}: macOS may not allow this app to use the camera; "
+                                f"allow your terminal (or Python) in System Settings > Privacy & Security > "
+                                f"Camera, then start again")
             raise UserError(f"cannot open camera {which} (cameras found: {listing}); check the cable and "
                             f"permissions, or use --source demo / a video file")
         got = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
@@ -98,7 +114,7 @@ class CameraSource:
 
     def _open(self):
         width, height, fps = self.request
-        cap = cv2.VideoCapture(self.index, cv2.CAP_V4L2) if sys.platform.startswith("linux") else cv2.VideoCapture(self.index)
+        cap = cv2.VideoCapture(self.index, camera_api())
         if cap.isOpened():
             # MJPG lets USB cameras deliver full resolution at full rate.
             cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))

@@ -6,7 +6,6 @@ most once a second however fast a fader moves.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -21,10 +20,11 @@ SAVE_EVERY_S = 1.0
 
 
 def state_file() -> Path:
-    """$XDG_STATE_HOME/live-dream/show.json (~/.local/state/live-dream/show.json): where the freedesktop
-    convention keeps state that should survive a restart."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "live-dream" / "show.json"
+    """Where this system keeps an application's state that should survive a restart: on Linux
+    $XDG_STATE_HOME/live-dream (~/.local/state/live-dream), on macOS ~/Library/Application Support/live-dream,
+    on Windows %LOCALAPPDATA%\\live-dream."""
+    from platformdirs import user_state_path
+    return user_state_path("live-dream", appauthor=False) / "show.json"
 
 
 def remembered(state: ShowState) -> dict:

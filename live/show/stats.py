@@ -1,7 +1,7 @@
 """Run figures: frames captured, dreamed, shown and dropped; fps; capture-to-display latency."""
 from __future__ import annotations
 
-import resource
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -39,14 +39,41 @@ class LatencyWindow:
 
 
 def memory_mb() -> tuple[float, float]:
-    """(resident now, peak) of this process in MB, so a long run can say what it holds."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    """(resident now, peak) of this process in MB, so a long run can say what it holds. psutil reads the
+    resident size on every system; the peak comes from the system's own account (getrusage where there
+    is one, in KB on Linux but bytes on macOS; Windows' peak working set), else the largest seen here.
+    (0, 0) where neither can be read."""
+    global _peak_seen_mb
     try:
-        with open("/proc/self/statm") as f:
-            now = int(f.read().split()[1]) * resource.getpagesize() / 2**20
-    except OSError:  # not Linux
-        now = peak
-    return round(now, 1), round(max(now, peak), 1)  # the kernel updates the peak lazily
+        import psutil
+        info = psutil.Process().memory_info()
+    except Exception:  # noqa: BLE001 - a sandbox can hide it; a figure is not worth a failed run
+        return 0.0, 0.0
+    now = info.rss / 2**20
+    _peak_seen_mb = max(_peak_seen_mb, now, getattr(info, "peak_wset", 0) / 2**20)
+    return round(now, 1), round(max(_peak_seen_mb, _rusage_peak_mb()), 1)
+
+
+_peak_seen_mb = 0.0
+
+
+def _rusage_peak_mb() -> float:
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def open_files() -> int:
+    """Open file handles (descriptors; handles on Windows) of this process; -1 where it cannot be read."""
+    try:
+        import psutil
+        process = psutil.Process()
+        return process.num_handles() if hasattr(process, "num_handles") else process.num_fds()
+    except Exception:  # noqa: BLE001
+        return -1
 
 
 @dataclass
