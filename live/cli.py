@@ -22,7 +22,7 @@ DREAM_FLAGS = [
     ("--objective", "network.objective", "what to dream, e.g. block9, 'block9:42,117', class:jellyfish, "
                                          "'0.7*block8 + 0.3*block11'"),
     ("--guide", "network.guide", "guide image: dream towards its features"),
-    ("--device", "network.device", "auto, cpu or cuda"),
+    ("--device", "network.device", "auto, cpu, cuda or mps"),
     ("--steps", "dream.steps", "gradient steps per octave"),
     ("--step-size", "dream.step_size", "mean change per pixel per step (0..1 units)"),
     ("--octaves", "dream.octaves", "number of octaves"),
@@ -149,6 +149,9 @@ def cmd_render(args):
 def cmd_bench(args):
     from live.bench import SIZES, run_bench
     args.set = list(args.set) + size_overrides(args.size)
+    if args.gpu_report:  # one bounded run of what only a CUDA GPU can tell (live/gpu_report.py)
+        from live.gpu_report import run_gpu_report
+        return run_gpu_report(config_from_args(args, RUN_FLAGS), args.gpu_report)
     sizes = SIZES
     if args.sizes:
         try:
@@ -174,6 +177,12 @@ def cmd_service(args):
     if config and not Path(config).is_file():
         from live.errors import UserError
         raise UserError(f"config file {config} does not exist; pass an existing file with --config")
+    if sys.platform == "darwin":
+        return _install_launch_agent(args, config)
+    if sys.platform == "win32":
+        from live.errors import UserError
+        raise UserError("`service install` writes a systemd unit (Linux) or a LaunchAgent (macOS); on Windows "
+                        "start `live-dream run --installation` from Task Scheduler at log-on, restarting on failure")
     text = user_unit(config, str(Path.cwd()))
     if args.print:
         print(text, end="")
@@ -182,6 +191,20 @@ def cmd_service(args):
     print(f"wrote {path}\nstart it now and at every login:\n"
           f"  systemctl --user daemon-reload && systemctl --user enable --now {UNIT_NAME}\n"
           f"  loginctl enable-linger $USER   # keep it running without a login session (optional)")
+    return 0
+
+
+def _install_launch_agent(args, config) -> int:
+    from live.service import AGENT_LABEL, install_launch_agent, launch_agent
+    log_dir = Path.home() / "Library" / "Logs" / "live-dream"
+    plist = launch_agent(config, str(Path.cwd()), log_dir)
+    if args.print:
+        print(plist.decode(), end="")
+        return 0
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = install_launch_agent(plist)
+    print(f"wrote {path}\nstart it now and at every login:\n  launchctl bootstrap gui/$(id -u) {path}\n"
+          f"stop it: launchctl bootout gui/$(id -u)/{AGENT_LABEL}; its log: {log_dir / 'live-dream.log'}")
     return 0
 
 
@@ -285,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.add_argument("--load", type=non_negative_int, default=0, metavar="N",
                    help="run N busy processes (one core each) beside the measurements: speed under load")
+    p.add_argument("--gpu-report", metavar="FILE",
+                   help="instead: versions, providers, CUDA graphs, precision parity, memory, ONNX Runtime, step "
+                        "times and the live pipeline on a CUDA GPU, in one run under 8 minutes; JSON to FILE, "
+                        "a summary to FILE with suffix .md")
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_bench)
 
@@ -297,9 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, RUN_FLAGS)
     p.set_defaults(func=cmd_soak)
 
-    p = sub.add_parser("service", help="install the show as a systemd user service (restarts, watchdog)")
+    p = sub.add_parser("service", help="install the show as a service: a systemd user unit (Linux) or a LaunchAgent (macOS)")
     p.add_argument("action", choices=["install"])
-    p.add_argument("--print", action="store_true", help="print the unit instead of writing it")
+    p.add_argument("--print", action="store_true", help="print the unit (or plist) instead of writing it")
     p.add_argument("--config", help="the settings file the service runs with (default: ./config.toml if present)")
     p.set_defaults(func=cmd_service)
 
