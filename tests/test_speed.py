@@ -89,18 +89,28 @@ def test_every_backend_runs_every_regulariser_like_eager_fp32(lite0, lite0_model
         assert update_cosine(fast, plain, photo_image) < 0.99
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (fp16 and CUDA graphs)")
+def devices_present() -> list[str]:
+    """Every device this machine can dream on: the same parity tests check CUDA or MPS where they exist."""
+    mps = getattr(torch.backends, "mps", None)
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (["mps"] if mps and mps.is_available() else [])
+
+
+@pytest.mark.parametrize("device", devices_present())
 @pytest.mark.parametrize("text", ["block9", "class:jellyfish"])
-def test_cuda_fp16_replayed_from_a_graph_steps_the_same_way_as_eager_fp32(lite0, lite0_model, photo_image, text):
+def test_the_torch_backend_on_every_device_steps_the_same_way_as_eager_fp32(lite0, lite0_model, photo_image,
+                                                                            text, device):
+    """In its own precision there (fp16 on CUDA and MPS, replayed from a CUDA graph on CUDA)."""
     net, objective = prepared(lite0, lite0_model, text)
     settings = DreamSettings()
     eager = EagerBaseline(net, objective, settings, CPU).steps(photo_image, 1, 0.02)
-    gpu = TorchBackend(net, objective, settings, torch.device("cuda"))  # a folded copy goes to the GPU
-    captured = gpu.steps(photo_image, 1, 0.02)
-    replayed = gpu.steps(photo_image, 1, 0.02)
-    assert gpu.name == "torch-cuda-fp16" and gpu.use_graphs and len(gpu._graphs) == 1
-    assert update_cosine(captured, eager, photo_image) > 0.98
-    assert update_cosine(replayed, eager, photo_image) > 0.98
+    backend = TorchBackend(net, objective, settings, torch.device(device))  # a folded copy goes there
+    first = backend.steps(photo_image, 1, 0.02)
+    again = backend.steps(photo_image, 1, 0.02)  # on CUDA: replayed from the captured graph
+    assert backend.name == f"torch-{device}-" + ("fp32" if device == "cpu" else "fp16")
+    if device == "cuda":
+        assert backend.use_graphs and len(backend._graphs.graphs) == 1
+    assert update_cosine(first, eager, photo_image) > 0.98
+    assert update_cosine(again, eager, photo_image) > 0.98
 
 
 def test_the_onnx_graph_is_exported_once_and_unrolls_k_steps(lite0, lite0_model, photo_image, caplog):
