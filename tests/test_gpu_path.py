@@ -178,3 +178,21 @@ def test_a_gpu_that_is_there_but_unusable_is_said(tmp_path, monkeypatch, caplog)
     with caplog.at_level(logging.WARNING, logger="live-dream"):
         assert pick_device("auto").type in ("cpu", "mps")
     assert any("NVIDIA GPU is present but unusable" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_auto_leaves_out_a_backend_whose_step_disagrees_with_fp32(lite0, lite0_model, caplog):
+    """bf16 on this CPU turns the step (cosine ~0.8): a runtime that picks its own precision must not win
+    the trial with another dream. The fp32 reference stands in for the torch candidate it replaces."""
+    from live.backends.choice import agreeing, step_agreement
+    from live.backends.torch_backend import TorchBackend
+    objective = parse_objective("block9", lite0)
+    net = FeatureNet(lite0, lite0_model, objective.layers).eval()
+    objective = objective.bind(net)
+    settings, cpu = DreamSettings(), torch.device("cpu")
+    bf16 = TorchBackend(net, objective, settings, cpu, "bf16")
+    fp32 = TorchBackend(net, objective, settings, cpu, "fp32")
+    assert step_agreement(bf16, fp32, (160, 120)) < 0.98
+    with caplog.at_level(logging.WARNING, logger="live-dream"):
+        kept = agreeing([bf16], net, objective, settings, cpu, (160, 120))
+    assert [b.name for b in kept] == ["torch-cpu-fp32"]
+    assert "torch-cpu-bf16 disagrees with fp32" in caplog.text

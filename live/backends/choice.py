@@ -78,19 +78,20 @@ def step_agreement(backend, reference, size: tuple[int, int]) -> float:
 
 
 def agreeing(built: list, net, objective, settings, device, size) -> list:
-    """The candidates whose step agrees with fp32 (cosine >= MIN_AGREEMENT); one that does not is left
-    out with a line, so `auto` never picks a fast backend that dreams something else."""
+    """The candidates whose step agrees with the fp32 step (cosine >= MIN_AGREEMENT), so `auto` never
+    picks a fast backend that dreams something else; one that does not is left out with a line. If that
+    leaves no torch backend, the fp32 reference itself stands in (it always works)."""
     reference = next((b for b in built if b.name == f"torch-{device.type}-fp32"), None) \
         or TorchBackend(net, objective, settings, device, "fp32")
     kept = []
     for backend in built:
         cosine = 1.0 if backend is reference else step_agreement(backend, reference, size)
-        if cosine >= MIN_AGREEMENT or backend.name.startswith("torch"):
-            kept.append(backend)  # torch is the fallback of last resort: kept, and said if it differs
-        if cosine < MIN_AGREEMENT:
-            log.warning("backend %s disagrees with fp32 on this step (cosine %.3f < %.2f)%s", backend.name,
-                        cosine, MIN_AGREEMENT, "" if backend.name.startswith("torch") else "; not used")
-    return kept
+        if cosine >= MIN_AGREEMENT:
+            kept.append(backend)
+        else:
+            log.warning("backend %s disagrees with fp32 on this step (cosine %.3f < %.2f); not used", backend.name,
+                        cosine, MIN_AGREEMENT)
+    return kept if any(isinstance(b, TorchBackend) for b in kept) else kept + [reference]
 
 
 def build_candidates(kind: str, net, objective, settings, device, size, steps, precision) -> list:
