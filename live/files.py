@@ -112,9 +112,11 @@ def read_json_dict(path: Path) -> dict:
 
 def models_dir() -> Path:
     """Where exported graphs and measurements are cached: $LIVE_DREAM_MODELS, else ./models when
-    running from the project folder, else ~/.cache/live-dream."""
+    running from the project folder, else this system's cache folder (~/.cache/live-dream on Linux,
+    ~/Library/Caches/live-dream on macOS, %LOCALAPPDATA%\\live-dream\\Cache on Windows)."""
     if os.environ.get("LIVE_DREAM_MODELS"):
         return Path(os.environ["LIVE_DREAM_MODELS"])
     if Path("models").is_dir():
         return Path("models")
-    return Path.home() / ".cache" / "live-dream"
+    from platformdirs import user_cache_path
+    return user_cache_path("live-dream", appauthor=False)
