@@ -17,11 +17,12 @@ import pytest
 from PIL import Image
 
 from conftest import MEDIA
-from live_helpers import moving_cat_frames, read_video, scaled, write_video
+from live_helpers import cli_cases, moving_cat_frames, read_video, scaled, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCH = ("--set", "live.backend=torch")  # no ONNX export: these runs test faults, not speed
 SMALL = ("--headless", "--size", "160x120")
+ONE = ("--set", "live.presets=block9")  # one preset to prepare, not five: where a run tests a fault, not presets
 
 
 def live_dream(*args, cwd, env=None, timeout=300):
@@ -87,9 +88,9 @@ def wait_for_text(proc, text: str, timeout=120) -> None:
 # ---------------------------------------------------------------- 1. a full disk while recording
 
 def test_a_full_disk_while_recording_fails_loudly_and_keeps_what_was_recorded(tmp_path):
-    with mounted_tmpfs(tmp_path / "small", "size=1m") as disk:
+    with mounted_tmpfs(tmp_path / "small", "size=512k") as disk:  # full after a few seconds
         result = live_dream("run", *SMALL, "--source", "demo", "--seconds", 60, "--record", disk / "rec.mp4",
-                            *TORCH, cwd=tmp_path)
+                            *TORCH, *ONE, cwd=tmp_path)
         assert result.returncode == 2, result.stderr[-2000:]
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("live-dream: recording failed: ") and "No space left on device" in last, last
@@ -104,7 +105,7 @@ def test_a_full_disk_while_recording_fails_loudly_and_keeps_what_was_recorded(tm
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_repeated_signals_during_shutdown_still_finish_the_recording(tmp_path, sig):
-    proc = start("run", *SMALL, "--source", "demo", "--record", "out.mp4", *TORCH, cwd=tmp_path)
+    proc = start("run", *SMALL, "--source", "demo", "--record", "out.mp4", *TORCH, *ONE, cwd=tmp_path)
     wait_for_partial(tmp_path, proc)
     for _ in range(3):  # a service manager repeating itself, or an impatient Ctrl-C
         proc.send_signal(sig)
@@ -127,12 +128,12 @@ def test_a_run_stopped_during_start_up_leaves_no_file(tmp_path, sig):
 
 
 def test_a_recording_killed_mid_run_is_recovered_by_the_next_run(tmp_path):
-    proc = start("run", *SMALL, "--source", "demo", "--record", "out.mp4", *TORCH, cwd=tmp_path)
+    proc = start("run", *SMALL, "--source", "demo", "--record", "out.mp4", *TORCH, *ONE, cwd=tmp_path)
     wait_for_partial(tmp_path, proc, min_bytes=300_000)  # a few whole seconds written
     proc.kill()
     proc.communicate(timeout=60)
     assert not (tmp_path / "out.mp4").exists()
-    result = live_dream("run", *SMALL, "--source", "demo", "--frames", 5, "--record", "out.mp4", *TORCH,
+    result = live_dream("run", *SMALL, "--source", "demo", "--frames", 5, "--record", "out.mp4", *TORCH, *ONE,
                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     recovered = list(tmp_path.glob("out.recovered-*.mp4"))
@@ -160,12 +161,11 @@ def test_an_output_that_is_the_input_is_refused(tmp_path):
     photo.write_bytes((MEDIA / "chelsea.png").read_bytes())
     (tmp_path / "link.png").symlink_to(photo)
     before = photo.read_bytes()
-    one_line_error(live_dream("still", photo, photo, cwd=tmp_path), "it is the input")
-    one_line_error(live_dream("still", photo, "link.png", cwd=tmp_path), "it is the input")
     video = write_video(tmp_path / "v.mp4", (f for f, _ in moving_cat_frames(10)))
     video_before = video.read_bytes()
-    one_line_error(live_dream("run", *SMALL, "--source", video, "--record", video, *TORCH, cwd=tmp_path),
-                   "it is the input")
+    for result in cli_cases([["still", photo, photo], ["still", photo, "link.png"],  # one process per case
+                             ["run", *SMALL, "--source", video, "--record", video, *TORCH]], cwd=tmp_path):
+        one_line_error(result, "it is the input")
     assert photo.read_bytes() == before and video.read_bytes() == video_before
 
 
@@ -175,22 +175,22 @@ def test_unwritable_outputs_are_one_line_before_the_work(tmp_path):
     photo = MEDIA / "chelsea.png"
     (tmp_path / "adir").mkdir()
     (tmp_path / "afile").write_text("x")
-    one_line_error(live_dream("run", *SMALL, "--source", "demo", "--stats-json", tmp_path / "no" / "s.json",
-                              *TORCH, cwd=tmp_path), "folder")
-    one_line_error(live_dream("run", *SMALL, "--source", "demo", "--record", tmp_path / "adir", *TORCH,
-                              cwd=tmp_path), "it is a folder")
-    one_line_error(live_dream("still", photo, tmp_path / "o.png", "--objective", "+", cwd=tmp_path), "has no terms")
-    one_line_error(live_dream("still", photo, tmp_path / "o.png", "--objective", " - ", cwd=tmp_path), "has no terms")
+    cases = [(["run", *SMALL, "--source", "demo", "--stats-json", tmp_path / "no" / "s.json", *TORCH], "folder"),
+             (["run", *SMALL, "--source", "demo", "--record", tmp_path / "adir", *TORCH], "it is a folder"),
+             (["still", photo, tmp_path / "o.png", "--objective", "+"], "has no terms"),
+             (["still", photo, tmp_path / "o.png", "--objective", " - "], "has no terms")]
+    for (_, message), result in zip(cases, cli_cases([args for args, _ in cases], cwd=tmp_path)):
+        one_line_error(result, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]  # nothing hidden left behind
 
 
 def test_still_into_a_read_only_or_full_folder_is_one_line(tmp_path):
     photo = MEDIA / "chelsea.png"
-    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
-        one_line_error(live_dream("still", photo, ro / "o.png", "--steps", 1, "--octaves", 1, cwd=tmp_path),
-                       "not writable (Read-only file system)")
-    with mounted_tmpfs(tmp_path / "full", "size=64k") as full:
-        result = live_dream("still", photo, full / "o.png", "--steps", 1, "--octaves", 1, "-q", cwd=tmp_path)
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as ro, mounted_tmpfs(tmp_path / "full", "size=64k") as full:
+        read_only, result = cli_cases([["still", photo, ro / "o.png", "--steps", 1, "--octaves", 1],  # a process each
+                                       ["still", photo, full / "o.png", "--steps", 1, "--octaves", 1, "-q"]],
+                                      cwd=tmp_path)
+        one_line_error(read_only, "not writable (Read-only file system)")
         one_line_error(result, "No space left on device")
         assert list(full.iterdir()) == []
 
@@ -243,7 +243,7 @@ def test_an_infinite_weight_is_refused_instead_of_a_black_image(tmp_path):
 def test_a_dream_that_goes_nan_does_not_black_out_the_rest_of_the_show(tmp_path):
     """1e38 is finite, but the gradient overflows float32: every step of that preset is NaN. The other
     preset must still dream, and no frame may be black."""
-    result = live_dream("run", *SMALL, "--source", "demo", "--seconds", 5, "--record", "out.mp4", *TORCH,
+    result = live_dream("run", *SMALL, "--source", "demo", "--seconds", 3, "--record", "out.mp4", *TORCH,
                         "--set", "live.presets=1e38*block9; block9", "--set", "live.cycle_seconds=1",
                         "--stats-json", "s.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -263,7 +263,7 @@ def test_a_folder_with_one_junk_file_keeps_running(tmp_path):
         Image.fromarray(scaled(name, (160, 120))).save(folder / f"{i}.png")
     (folder / "1b.png").write_text("a file that is not an image")
     result = live_dream("run", *SMALL, "--source", folder, "--frames", 20, "--set", "capture.fps=30", *TORCH,
-                        cwd=tmp_path)
+                        *ONE, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr.count("skipping 1b.png") == 1  # said once, not every loop
     assert "shown 20" in result.stdout
@@ -274,7 +274,7 @@ def test_a_folder_of_junk_only_fails_with_one_line(tmp_path):
     folder.mkdir()
     (folder / "a.png").write_text("junk")
     result = live_dream("run", *SMALL, "--source", folder, "--seconds", 30, "--log-file", "show.log", *TORCH,
-                        cwd=tmp_path)
+                        *ONE, cwd=tmp_path)
     assert result.returncode == 2
     assert "no image in folder" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr  # the user sees lines; the log file keeps the traceback
@@ -345,21 +345,34 @@ def warm_cache(tmp_path_factory):
     return models, env
 
 
-@pytest.mark.parametrize("content", ["[]", "null", "{not json", "entry without ms"])
-def test_a_damaged_backend_choice_is_measured_again(tmp_path, warm_cache, content):
+DAMAGED = ["[]", "null", "{not json", "entry without ms"]
+
+
+@pytest.fixture(scope="module")
+def damaged_choice_results(tmp_path_factory, warm_cache):
+    """For each damage, a copy of the warm cache with its choice damaged so, and the run on it: the command,
+    each in a process of its own (one interpreter start for all)."""
+    import shutil
     models, env = warm_cache
-    choice = models / "cache" / "backend-choice.json"
-    good = choice.read_text()
-    if content == "entry without ms":
-        data = json.loads(good)
-        data = {key: {k: v for k, v in entry.items() if k != "ms"} for key, entry in data.items()}
-        content = json.dumps(data)
-    choice.write_text(content)
-    try:
-        result = live_dream("run", "--headless", "--size", "128x96", "--source", "demo", "--frames", 3,
-                            "--set", "live.presets=block5", "--set", "live.backend=auto", cwd=tmp_path, env=env)
-    finally:
-        choice.write_text(good)
+    good = (models / "cache" / "backend-choice.json").read_text()
+    cases = []
+    for content in DAMAGED:
+        damaged = tmp_path_factory.mktemp("damaged-models")
+        shutil.copytree(models / "cache", damaged / "cache")
+        if content == "entry without ms":
+            data = json.loads(good)
+            data = {key: {k: v for k, v in entry.items() if k != "ms"} for key, entry in data.items()}
+            content = json.dumps(data)
+        (damaged / "cache" / "backend-choice.json").write_text(content)
+        cases.append((["run", "--headless", "--size", "128x96", "--source", "demo", "--frames", 3,
+                       "--set", "live.presets=block5", "--set", "live.backend=auto"],
+                      tmp_path_factory.mktemp("damaged"), {"LIVE_DREAM_MODELS": str(damaged)}))
+    return dict(zip(DAMAGED, cli_cases(cases, env=env)))
+
+
+@pytest.mark.parametrize("content", DAMAGED)
+def test_a_damaged_backend_choice_is_measured_again(damaged_choice_results, content):
+    result = damaged_choice_results[content]
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "damaged" in result.stderr
 
@@ -397,17 +410,16 @@ def test_onnx_runtime_writes_no_telemetry(tmp_path, warm_cache):
 
 # ---------------------------------------------------------------- 9. sizes beyond the machine
 
-def test_a_dream_size_beyond_the_machine_is_refused(tmp_path):
-    one_line_error(live_dream("run", "--headless", "--size", "7680x4320", "--source", "demo", *TORCH,
-                              cwd=tmp_path), "dream needs about")
+def test_a_dream_size_beyond_the_machine_is_refused(refused):
+    one_line_error(refused["size"], "dream needs about")
 
 
 def test_a_gigantic_image_is_refused_before_decoding(tmp_path):
     Image.new("1", (20000, 20000)).save(tmp_path / "huge.png")  # 400 megapixels, a few kB on disk
-    one_line_error(live_dream("still", tmp_path / "huge.png", tmp_path / "o.png", cwd=tmp_path, timeout=120),
-                   "downscale it first")
-    one_line_error(live_dream("run", *SMALL, "--source", tmp_path / "huge.png", *TORCH, cwd=tmp_path,
-                              timeout=120), "downscale it first")
+    for result in cli_cases([["still", tmp_path / "huge.png", tmp_path / "o.png"],  # one process per case
+                             ["run", *SMALL, "--source", tmp_path / "huge.png", *TORCH, *ONE]], cwd=tmp_path,
+                            timeout=240):
+        one_line_error(result, "downscale it first")
 
 
 def test_a_still_source_is_decoded_once(tmp_path):
@@ -433,22 +445,35 @@ def test_a_16_bit_greyscale_png_keeps_its_picture(tmp_path):
 
 # ---------------------------------------------------------------- 11. values that would run for ever
 
-@pytest.mark.parametrize("args, message", [
+FOR_EVER = [
     (["--seconds", "0"], "--seconds: '0' must be a number above 0"),
     (["--seconds", "nan"], "--seconds: 'nan' must be a number above 0"),
     (["--frames", "0"], "--frames: '0' must be a number above 0"),
     (["--set", "tuning.min_width=600", "--set", "tuning.max_width=300"], "larger than tuning.max_width"),
     (["--source", ""], "setting capture.source = '' is not allowed"),
     (["--config", "."], "is a folder"),
-])
-def test_values_that_would_run_for_ever_are_refused(tmp_path, args, message):
-    one_line_error(live_dream("run", "--headless", *args, cwd=tmp_path, timeout=60), message)
+]
 
 
-def test_a_folder_named_config_toml_is_refused(tmp_path):
-    (tmp_path / "config.toml").mkdir()
-    one_line_error(live_dream("run", "--headless", "--source", "demo", cwd=tmp_path, timeout=60),
-                   "config file config.toml is a folder")
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    """The runs of this file refused before they start (FOR_EVER's by their arguments), each the command
+    in a folder and a process of its own (one interpreter start for all)."""
+    cases = {tuple(args): ["run", "--headless", *args] for args, _ in FOR_EVER}
+    cases["size"] = ["run", "--headless", "--size", "7680x4320", "--source", "demo", *TORCH]
+    cases["config folder"] = ["run", "--headless", "--source", "demo"]
+    folders = {key: tmp_path_factory.mktemp("refused") for key in cases}
+    (folders["config folder"] / "config.toml").mkdir()
+    return dict(zip(cases, cli_cases([(args, folders[key]) for key, args in cases.items()], timeout=180)))
+
+
+@pytest.mark.parametrize("args, message", FOR_EVER)
+def test_values_that_would_run_for_ever_are_refused(refused, args, message):
+    one_line_error(refused[tuple(args)], message)
+
+
+def test_a_folder_named_config_toml_is_refused(refused):
+    one_line_error(refused["config folder"], "config file config.toml is a folder")
 
 
 # ---------------------------------------------------------------- 12. memory over months

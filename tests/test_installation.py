@@ -13,6 +13,9 @@ from pathlib import Path
 
 from live.config import load_config
 
+# the show's unattended running is tested here, not backends or presets: no ONNX export, one preset to prepare
+CHEAP = ("--set", "live.backend=torch", "--set", "live.presets=block9")
+
 
 def notify_socket(tmp_path) -> socket.socket:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -35,7 +38,7 @@ def test_the_show_speaks_the_systemd_notify_protocol(tmp_path):
     listener = notify_socket(tmp_path)
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
     show = subprocess.Popen([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
-                             "8", "--size", "96x64", "--installation"], cwd=tmp_path, env=env,
+                             "5", "--size", "96x64", "--installation", *CHEAP], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     messages = []
     while show.poll() is None or not messages or messages[-1] != "STOPPING=1":
@@ -122,7 +125,7 @@ def test_installation_mode_writes_nothing_and_listens_only_on_loopback(tmp_path)
     cwd.mkdir()
     http, osc = free_port(), free_port(socket.SOCK_DGRAM)
     show = subprocess.Popen([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
-                             "60", "--size", "96x64", "--installation", "--http", str(http), "--osc", str(osc)],
+                             "60", "--size", "96x64", "--installation", "--http", str(http), "--osc", str(osc), *CHEAP],
                             cwd=cwd, env={**{k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"},
                                           "HOME": str(home)}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

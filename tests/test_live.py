@@ -24,7 +24,7 @@ from live.sources import DemoSource, open_source
 from live.config import TemporalSettings
 from live.dream.temporal import TemporalDreamer
 from live.dreamer import Dreamer
-from live_helpers import moving_cat_frames, read_video, scaled, write_video
+from live_helpers import cli_cases, moving_cat_frames, read_video, scaled, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -226,7 +226,8 @@ def test_a_source_that_ends_ends_the_run(tmp_path, capsys):
 def test_the_recording_is_playable_after_an_interrupt(tmp_path, sig):
     out = tmp_path / "dream.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--size",
-                             "160x120", "--record", str(out), "--set", "live.backend=torch"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             "160x120", "--record", str(out), "--set", "live.backend=torch",
+                             "--set", "live.presets=block9"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     partial = []
     deadline = time.monotonic() + 120
@@ -280,19 +281,19 @@ def test_window_keys_change_the_dream_take_snapshots_and_quit(tmp_path, monkeypa
 def test_cameras_and_displays_commands_say_what_is_there(tmp_path):
     import os
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
-    run = lambda *args, **extra: subprocess.run([sys.executable, "-m", "live.cli", *args], capture_output=True,
-                                                text=True, env={**env, **extra}, timeout=120)
-    cameras = run("cameras")
+    cameras, displays, dummy = cli_cases(  # each the command, in a process of its own
+        [["cameras"], ["displays"], (["displays"], tmp_path, {"SDL_VIDEODRIVER": "dummy"})], cwd=tmp_path, env=env,
+        timeout=300)
     assert cameras.returncode == 0
     assert "no cameras found" in cameras.stdout or cameras.stdout.split(":")[0].isdigit()
-    assert "no screen" in run("displays").stdout
-    listed = run("displays", SDL_VIDEODRIVER="dummy").stdout.split()
+    assert "no screen" in displays.stdout
+    listed = dummy.stdout.split()
     assert listed[0] == "0:" and "x" in listed[1]
 
 
 def test_presets_cycle_on_a_timer_for_unattended_shows(tmp_path):
     summary = run_live(config(tmp_path, **{"capture.source": "demo", "live.presets": "block9; block11",
-                                           "live.cycle_seconds": 0.5}), RunOptions(seconds=4))
+                                           "live.cycle_seconds": 0.5}), RunOptions(seconds=2.5))
     assert summary["timed_preset_changes"] >= 2
     assert summary["objective"] in ("block9", "block11")
     off = run_live(config(tmp_path, **{"capture.source": "demo", "live.presets": "block9; block11"}),

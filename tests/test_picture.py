@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -15,7 +13,7 @@ from live.dream.composite import compose, framed_camera
 from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
 from live.dreamer import Dreamer
-from live_helpers import moving_cat_frames, scaled, write_video
+from live_helpers import cli_cases, moving_cat_frames, scaled, write_video
 
 
 def test_with_no_dream_the_composite_is_the_camera_frame_itself():
@@ -57,24 +55,29 @@ def test_the_meter_sees_boiling_flicker_strength_and_lost_detail():
     assert blurred.figures()["detail"] < 0.45 and blurred.figures()["flicker_output"] == 0
 
 
-def render_figures(tmp_path, clip, steps=2, **settings):
-    """The picture figures `render --measure` prints for `clip` dreamed at 160x120 with these settings."""
+def render_args(tmp_path, clip, steps=2, **settings) -> list:
+    """`render --measure` of `clip` dreamed at 160x120 with these settings."""
     name = "-".join(f"{k}{v}" for k, v in settings.items()) or "defaults"
     overrides = [arg for key, value in settings.items() for arg in ("--set", f"{key.replace('__', '.')}={value}")]
-    result = subprocess.run([sys.executable, "-m", "live.cli", "render", clip, tmp_path / f"{name}.mp4", "--size",
-                             "160x120", "--steps", str(steps), "--measure", "-q", "--set", "live.backend=torch",
-                             "--set", "dream.seed=0",
-                             *overrides], capture_output=True, text=True, cwd=tmp_path, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    line = result.stdout.strip().splitlines()[-1]
-    return {k: float(v) for k, v in re.findall(r"(calm|flicker|strength|detail) ([0-9.]+)", line)}
+    return ["render", clip, tmp_path / f"{name}.mp4", "--size", "160x120", "--steps", str(steps), "--measure", "-q",
+            "--set", "live.backend=torch", "--set", "dream.seed=0", *overrides]
+
+
+def render_figures(tmp_path, clip, *runs: dict) -> list[dict]:
+    """The picture figures `render --measure` prints for each run (the keywords of render_args), each
+    render the command in a process of its own (one interpreter start for them all)."""
+    figures = []
+    for result in cli_cases([render_args(tmp_path, clip, **run) for run in runs], cwd=tmp_path):
+        assert result.returncode == 0, result.stderr[-2000:]
+        line = result.stdout.strip().splitlines()[-1]
+        figures.append({k: float(v) for k, v in re.findall(r"(calm|flicker|strength|detail) ([0-9.]+)", line)})
+    return figures
 
 
 def test_the_camera_detail_survives_at_twice_the_dream_resolution(tmp_path):
     """A 320x240 clip dreamed at 160x120: the old upscaled look fails the bound the composite meets."""
     clip = write_video(tmp_path / "in.mp4", (f for f, _ in moving_cat_frames(24, size=(320, 240), speed=3)))
-    old = render_figures(tmp_path, clip, display__composite="upscale")
-    new = render_figures(tmp_path, clip, display__composite="residual")
+    old, new = render_figures(tmp_path, clip, dict(display__composite="upscale"), dict(display__composite="residual"))
     assert old["detail"] < 0.45 <= new["detail"], (old, new)
     assert new["strength"] > 3 and new["strength"] >= 0.6 * old["strength"]  # still a dream, not the camera
 
@@ -100,8 +103,8 @@ def test_a_still_scene_deepens_instead_of_boiling(tmp_path):
     """`render` on a 1.5 s still clip: the boiling of the dream shown as it is (no smoothing, no settling)
     is gone. The dream is still building up here; where it ends up is the next test's question."""
     clip = still_clip_with_sensor_noise(tmp_path / "still.mp4")
-    boiling = render_figures(tmp_path, clip, steps=1, temporal__shown_smoothing=0, temporal__settled_pace=1)
-    calm = render_figures(tmp_path, clip, steps=1)
+    boiling, calm = render_figures(tmp_path, clip, dict(steps=1, temporal__shown_smoothing=0, temporal__settled_pace=1),
+                                   dict(steps=1))
     assert boiling["calm"] > 10  # the measure fails the dream shown frame by frame as it is
     assert calm["calm"] < 0.2 * boiling["calm"] and calm["flicker"] < 3, (boiling, calm)
     assert calm["strength"] >= 0.5 * boiling["strength"] and calm["strength"] > 5  # a dream, building up
@@ -166,13 +169,13 @@ def test_a_settled_dream_follows_a_new_objective_at_once(lite0, lite0_model):
 
 def test_a_moving_scene_flickers_less_at_a_similar_strength(tmp_path):
     clip = write_video(tmp_path / "pan.mp4", (f for f, _ in moving_cat_frames(30, size=(320, 240), speed=3)))
-    plain = render_figures(tmp_path, clip, steps=1, temporal__shown_smoothing=0, temporal__settled_pace=1)
-    smoothed = render_figures(tmp_path, clip, steps=1)
+    # the third: the plain dream turned down to the smoothed one's strength
+    plain, smoothed, weaker = render_figures(
+        tmp_path, clip, dict(steps=1, temporal__shown_smoothing=0, temporal__settled_pace=1), dict(steps=1),
+        dict(steps=1, temporal__shown_smoothing=0, temporal__settled_pace=1, live__step_size=0.02))
     assert plain["flicker"] > 3 > smoothed["flicker"], (plain, smoothed)
     assert smoothed["strength"] >= 0.6 * plain["strength"]  # still a dream (about 0.7: the boil was strength)
     # the calm costs some strength (the boil counted as strength): the plain dream turned down to the same
     # strength flickers more (on the demo pan: 5.2 against 1.7, README)
-    weaker = render_figures(tmp_path, clip, steps=1, temporal__shown_smoothing=0, temporal__settled_pace=1,
-                            live__step_size=0.02)
     assert weaker["strength"] <= smoothed["strength"] and weaker["flicker"] > 1.2 * smoothed["flicker"], (
         smoothed, weaker)

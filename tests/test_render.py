@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live_helpers import moving_cat_frames
+from live_helpers import cli_cases, moving_cat_frames
 
 FPS = 15
 FRAMES = 24
@@ -97,8 +97,8 @@ def test_render_bad_input_is_one_line(tmp_path, clip):
         ((source, source), "it is the input"),
         ((source, tmp_path / "o.gif"), "unsupported format '.gif'"),
     ]
-    for args, message in cases:
-        result = live_dream("render", *args, cwd=tmp_path)
+    results = cli_cases([["render", *args] for args, _ in cases], cwd=tmp_path)  # one process per case
+    for (args, message), result in zip(cases, results):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr[-1500:])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.mp4"]

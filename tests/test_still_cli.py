@@ -16,6 +16,7 @@ from live.config import SECTIONS, Config, load_config
 from live.errors import UserError
 from live.imageio import read_image, write_image
 from conftest import MEDIA
+from live_helpers import cli_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ def test_still_dreams_a_photo(tmp_path):
 
 
 def test_models_lists_networks_availability_normalisation_and_layers():
-    result = live_dream("models")
+    result, classes = cli_cases([["models"], ["models", "classes"]], cwd=ROOT)  # each a process of its own
     assert result.returncode == 0, result.stderr
     text = result.stdout
     for name in ["lite0", "googlenet", "vgg16", "inception_v3", "resnet50", "mobilenet_v3_large"]:
@@ -50,11 +51,11 @@ def test_models_lists_networks_availability_normalisation_and_layers():
     assert "live-dream models fetch googlenet" in text or "googlenet" in text and "available" in text
     assert "mean (0.485, 0.456, 0.406)" in text
     assert "inception_4c" in text and "conv4_3" in text and "block9" in text
-    classes = live_dream("models", "classes").stdout.splitlines()
+    classes = classes.stdout.splitlines()
     assert len(classes) == 1000 and classes[107].split() == ["107", "jellyfish"]
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUT = [
     (["still", "missing.png", "{tmp}/o.png"], "cannot read missing.png: no such file"),
     (["still", "{tmp}/notimage.png", "{tmp}/o.png"], "not a readable image"),
     (["still", "{media}/chelsea.png", "{tmp}/nofolder/o.png"], "folder {tmp}/nofolder does not exist"),
@@ -69,12 +70,28 @@ def test_models_lists_networks_availability_normalisation_and_layers():
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--config", "{tmp}/bad.toml"], "unknown setting 'dream.stepz'"),
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--guide", "{tmp}/none.jpg"], "cannot read"),
     (["models", "fetch", "alexnet"], "unknown network 'alexnet'"),
-])
-def test_bad_input_is_one_clear_line(tmp_path, args, message):
-    (tmp_path / "notimage.png").write_text("hello")
-    (tmp_path / "bad.toml").write_text("[dream]\nstepz = 3\n")
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(tmp_path_factory):
+    """Every case below run as the command, each in a folder of its own (one interpreter start for all)."""
+    folders, cases = [], []
+    for args, _ in BAD_INPUT:
+        tmp = tmp_path_factory.mktemp("bad-input")
+        (tmp / "notimage.png").write_text("hello")
+        (tmp / "bad.toml").write_text("[dream]\nstepz = 3\n")
+        fill = {"tmp": tmp, "media": MEDIA}
+        cases.append(([a.format(**fill) for a in args], tmp))
+        folders.append(tmp)
+    return {tuple(args): (folder, result)
+            for (args, _), folder, result in zip(BAD_INPUT, folders, cli_cases(cases))}
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_is_one_clear_line(bad_input_results, args, message):
+    tmp_path, result = bad_input_results[tuple(args)]
     fill = {"tmp": tmp_path, "media": MEDIA}
-    result = live_dream(*[a.format(**fill) for a in args], cwd=tmp_path)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if not line.startswith("Downloading")]
     assert len(lines) == 1 and lines[0].startswith("live-dream: "), result.stderr

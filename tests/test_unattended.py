@@ -262,7 +262,8 @@ def test_closing_time_fades_to_black_closes_the_camera_and_stops_dreaming(tmp_pa
 
 def test_now_reads_the_hours_from_a_given_moment(tmp_path):
     result = subprocess.run([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds", "9",
-                             "--size", "96x64", "--set", "live.backend=torch", "--set", "schedule.hours=Mon-Fri 10:00-18:00", "--set",
+                             "--size", "96x64", "--set", "live.backend=torch", "--set", "live.presets=block9",
+                             "--set", "schedule.hours=Mon-Fri 10:00-18:00", "--set",
                              "schedule.fade_seconds=0.5", "--now", "2026-11-30 09:59:56", "--stats-json",
                              str(tmp_path / "s.json")], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
@@ -297,7 +298,8 @@ def test_a_killed_show_resumes_its_scene_strength_and_mix(tmp_path):
     port = free_port()
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
     command = [sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds", "120",
-               "--size", "96x64", "--installation", "--http", str(port), "--set", "live.presets=block9; block8"]
+               "--size", "96x64", "--installation", "--http", str(port), "--set", "live.presets=block9; block8",
+               "--set", "live.backend=torch"]  # resuming is tested here, not backends: no ONNX export
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for_health(port)["preset"] == 1
@@ -321,7 +323,8 @@ def test_a_killed_show_resumes_its_scene_strength_and_mix(tmp_path):
 
 def test_the_soak_injects_every_fault_and_the_show_recovers_from_each(tmp_path):
     result = subprocess.run([sys.executable, "-m", "live.cli", "soak", "--minutes", "1", "--cycle", "30", "--size",
-                             "96x64", "--set", "installation.stale_seconds=1", "--json", str(tmp_path / "soak.json")],
+                             "96x64", "--set", "installation.stale_seconds=1", "--json", str(tmp_path / "soak.json"),
+                             "--set", "live.presets=block9"],  # faults are soaked here, not presets: one to prepare
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     report = json.loads((tmp_path / "soak.json").read_text())
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]

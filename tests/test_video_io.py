@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from live_helpers import cli_cases
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -66,7 +68,8 @@ source.close()
 def test_a_running_show_sends_its_picture_over_ndi(ndi_env, tmp_path):
     show = subprocess.Popen([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
                              "120", "--size", "160x120", "--set", "ndi.output=live-dream-show", "--set",
-                             "ndi.width=320", "--set", "ndi.height=180", "--set", "live.backend=torch"],
+                             "ndi.width=320", "--set", "ndi.height=180", "--set", "live.backend=torch",
+                             "--set", "live.presets=block9"],
                             cwd=tmp_path, env=ndi_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         result = subprocess.run([sys.executable, "-c", RECEIVE], capture_output=True, text=True, env=ndi_env,
@@ -88,12 +91,26 @@ def test_an_ndi_source_that_is_not_there_is_one_line(ndi_env, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and time.monotonic() - start < 60
 
 
-def test_the_virtual_camera_output(tmp_path):
+SPOUT_AND_SYPHON = [("share.spout=live-dream", "Windows", "win32"), ("share.syphon=live-dream", "macOS", "darwin")]
+
+
+@pytest.fixture(scope="module")
+def outputs_elsewhere(tmp_path_factory):
+    """The runs below asking for an output this machine lacks, each the command in a folder and a process
+    of its own (one interpreter start for all): the virtual camera's, and Spout's and Syphon's by setting."""
+    cases = {"virtualcam": ["run", "--source", "demo", "--headless", "--seconds", "2", "--size", "96x64", "--set",
+                            "virtualcam.enabled=true", "--set", "virtualcam.width=320", "--set",
+                            "virtualcam.height=240"]}
+    for setting, _, platform in SPOUT_AND_SYPHON:
+        if sys.platform != platform:  # where it runs, its test is skipped
+            cases[setting] = ["run", "--source", "demo", "--headless", "--seconds", "1", "--set", setting]
+    return dict(zip(cases, cli_cases([(args, tmp_path_factory.mktemp("output")) for args in cases.values()],
+                                     timeout=600)))
+
+
+def test_the_virtual_camera_output(outputs_elsewhere):
     """A real v4l2loopback device is needed to see frames arrive; without one (here) the run is one line."""
-    result = subprocess.run([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
-                             "2", "--size", "96x64", "--set", "virtualcam.enabled=true", "--set",
-                             "virtualcam.width=320", "--set", "virtualcam.height=240"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    result = outputs_elsewhere["virtualcam"]
     if result.returncode == 0:
         pytest.skip("this machine has a virtual camera device: frames went to it (not read back here)")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -101,12 +118,10 @@ def test_the_virtual_camera_output(tmp_path):
     assert "no virtual camera" in result.stderr or "pip install -e '.[virtualcam]'" in result.stderr
 
 
-@pytest.mark.parametrize("setting, system, platform", [("share.spout=live-dream", "Windows", "win32"),
-                                                       ("share.syphon=live-dream", "macOS", "darwin")])
-def test_spout_and_syphon_say_where_they_run(setting, system, platform, tmp_path):
+@pytest.mark.parametrize("setting, system, platform", SPOUT_AND_SYPHON)
+def test_spout_and_syphon_say_where_they_run(setting, system, platform, outputs_elsewhere):
     if sys.platform == platform:
         pytest.skip(f"on {system} the output itself runs (not exercised on this project's Linux machines)")
-    result = subprocess.run([sys.executable, "-m", "live.cli", "run", "--source", "demo", "--headless", "--seconds",
-                             "1", "--set", setting], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    result = outputs_elsewhere[setting]
     assert result.returncode == 2 and f"runs on {system} only" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

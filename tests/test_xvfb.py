@@ -50,7 +50,8 @@ def test_fullscreen_window_with_hud_on_a_real_x_server(tmp_path, x_display):
     env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"}
     env["DISPLAY"] = x_display
     proc = subprocess.Popen([sys.executable, "-m", "live.cli", "run", "--source", str(video), "--hud", "--size",
-                             "160x120", "--set", "live.backend=torch", "--stats-json", str(tmp_path / "s.json")],
+                             "160x120", "--set", "live.backend=torch", "--set", "live.presets=block9",
+                             "--stats-json", str(tmp_path / "s.json")],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     screen = None
     try:
