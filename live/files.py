@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,20 +95,38 @@ def write_json(path: str | Path, data) -> None:
         tmp.write_text(json.dumps(data, indent=1) + "\n")
 
 
+MAX_STATE_FILE = 1 << 20  # bytes: the show's own small JSON files (state, caches) are far below this
+
+
 def read_json_dict(path: Path) -> dict:
-    """A JSON object from a cache file; anything else (missing, damaged, another type) is an empty dict,
-    with a warning when the file was there but unusable, so a bad cache is rebuilt rather than fatal."""
+    """A JSON object from a state or cache file; anything else is an empty dict, with one warning when the
+    file was there but unusable, so a bad file is rebuilt rather than fatal. Read defensively, since it is
+    read at every start: only a regular file (a FIFO would hang the start, a link to /dev/zero fill the
+    memory), at most MAX_STATE_FILE bytes, and any parse error (100,000 '[' is a RecursionError) discards it."""
     try:
-        data = json.loads(path.read_text())
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, without a writer
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring damaged cache file %s (%s); it will be rebuilt", path, exc.__class__.__name__)
-        return {}
+    except OSError as exc:
+        return _discarded(path, exc.strerror or exc.__class__.__name__)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return _discarded(path, "not a regular file")
+        if info.st_size > MAX_STATE_FILE:
+            return _discarded(path, f"{info.st_size} bytes, over {MAX_STATE_FILE}")
+        try:
+            data = json.loads(f.read(MAX_STATE_FILE + 1))
+        except (OSError, ValueError, RecursionError) as exc:
+            return _discarded(path, exc.__class__.__name__)
     if not isinstance(data, dict):
-        log.warning("ignoring damaged cache file %s (not a JSON object); it will be rebuilt", path)
-        return {}
+        return _discarded(path, "not a JSON object")
     return data
+
+
+def _discarded(path: Path, why: str) -> dict:
+    log.warning("ignoring damaged file %s (%s); it will be rebuilt", path, why)
+    return {}
 
 
 def models_dir() -> Path:
