@@ -1,11 +1,11 @@
 """The recording: dreamed frames into a video file.
 
-It is H.264 in *fragmented* MP4 (PyAV): each second of video is a self-contained fragment,
-so whatever ends the run (a full disk, a second Ctrl-C, SIGKILL, a power cut) leaves every whole second
-before it playable. It is written to a hidden `.NAME.PID.partial.mp4` beside the target, created with
-the first frame, and renamed over the target when the run ends; a partial left by a killed run is
-recovered as `NAME.recovered-TIME.mp4` (or removed, if it holds nothing) the next time that target is
-recorded to.
+It is H.264 in *fragmented* MP4 (PyAV): each second of video is a self-contained fragment, handed to
+the operating system as soon as it is complete, so whatever ends the run (a full disk, a second Ctrl-C,
+SIGKILL, a power cut) leaves every whole second before it playable. It is written to a hidden
+`.NAME.PID.partial.mp4` beside the target, created with the first frame, and renamed over the target when
+the run ends; a partial left by a killed run is recovered as `NAME.recovered-TIME.mp4` (or removed, if it
+holds nothing) the next time that target is recorded to.
 """
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ log = logging.getLogger("live-dream")
 RECORD_SUFFIXES = {".mp4", ".m4v", ".mov"}
 # empty_moov + frag_keyframe: no index at the end to lose; default_base_moof: what players expect.
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+# Each fragment goes to the operating system as soon as the muxer has written it: otherwise FFmpeg's
+# write buffer holds the last ~256 KB (many seconds of video), which a SIGKILL or a crash loses.
+FLUSHED = {"flush_packets": "1"}
 
 
 class VideoRecorder:
@@ -56,7 +59,7 @@ class VideoRecorder:
     def _open(self) -> None:
         import av
         self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
-        self._container = av.open(str(self.tmp), "w", format="mp4", options=FRAGMENTED_MP4)
+        self._container = av.open(str(self.tmp), "w", format="mp4", options={**FRAGMENTED_MP4, **FLUSHED})
         rate = Fraction(self.fps).limit_denominator(1001)
         stream = self._container.add_stream("libx264", rate=rate, options={"preset": "superfast", "tune": "zerolatency"})
         stream.width, stream.height = self.size
