@@ -3,8 +3,10 @@ same temporal algorithm as the live piece (flow-warped residual, bounded energy)
 
 The output has exactly the input's frames, timestamps (so its frame rate) and size; an audio track is
 copied as it is (or re-encoded to AAC where MP4 cannot hold its codec). Video and audio are read and
-written with PyAV. The file is written under a hidden temporary name beside the target and renamed into
-place when the last frame is done: an interrupted render leaves no half file.
+written with PyAV. The file is written under a hidden `.NAME.PID.partial.mp4` beside the target and renamed
+into place when the last frame is done: an interrupted render leaves no half file, and the partial of a
+render that was killed (SIGKILL, a power cut) is removed by the next run to that target. A lock beside the
+target keeps two runs from writing it at once.
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
 from live.dreamer import build_dreamer, objectives_of, presets_for
 from live.errors import UserError
-from live.files import atomic_output, check_output
-from live.outputs.recorder import RECORD_SUFFIXES
+from live.files import OutputLock, atomic_output, check_output
+from live.outputs.recorder import RECORD_SUFFIXES, recover_partials
+from live.stopping import StopSignals
 
 log = logging.getLogger("live-dream")
 AUDIO_COPIED = {"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"}  # codecs MP4 holds as they are
@@ -57,13 +60,19 @@ def render_video(input_path: str, output_path: str, config: Config, size_given: 
     import av
     source, target = Path(input_path), check_output(output_path, "write", RECORD_SUFFIXES, inputs=(input_path,))
     container = open_input(source)
-    try:
-        with atomic_output(target) as partial:  # renamed into place only when the last frame is done
-            return _render(container, partial, config, size_given, progress, source, measure)
-    except av.FFmpegError as exc:
-        raise UserError(f"cannot render {source}: {exc}; the input may be damaged") from None
-    finally:
-        container.close()
+    lock = OutputLock(target, "write")
+    # SIGTERM, SIGHUP (a closed SSH session) stop it like Ctrl-C, so the partial is removed on the way out
+    with StopSignals():
+        try:
+            lock.acquire()
+            recover_partials(target)  # the partials of renders or recordings to this target that were killed
+            with atomic_output(target, named_by_process=True) as partial:  # renamed into place when done
+                return _render(container, partial, config, size_given, progress, source, measure)
+        except av.FFmpegError as exc:
+            raise UserError(f"cannot render {source}: {exc}; the input may be damaged") from None
+        finally:
+            container.close()
+            lock.release()
 
 
 def _render(container, partial: Path, config: Config, size_given: bool, progress: bool, source: Path,
