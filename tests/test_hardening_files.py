@@ -23,9 +23,25 @@ RECORD_RUN = ("run", "--source", "demo", "--headless", "--set", "live.presets=bl
 FPS = 30
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_run_outlives_its_test():
+    """A test that fails half-way leaves no run behind it (one recording for 60 s would slow the others)."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+
+
 def start(*args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "live.cli", *map(str, args)], cwd=cwd,
+    proc = subprocess.Popen([sys.executable, "-m", "live.cli", *map(str, args)], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _started.append(proc)
+    return proc
 
 
 def live_dream(*args, cwd, env=None, timeout=300):
