@@ -4,6 +4,10 @@ and `GET /` (the control page: buttons and sliders, on a phone too).
 Bound to 127.0.0.1 unless told otherwise; any other address needs `control.token`, which every action
 (and the page) must then carry: `Authorization: Bearer TOKEN`, or `?token=TOKEN`. A bad request gets a
 4xx with the reason and is logged; the show goes on.
+
+Only the show's own page and deliberate clients get in: a `Host` that is not one of this machine's names
+(DNS rebinding) and an `Origin` that is not the server's own (another web page) get 403, and actions must
+say `Content-Type: application/json`, which no other page can send without our consent.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -23,15 +28,48 @@ from live.errors import UserError
 
 log = logging.getLogger("live-dream")
 MAX_BODY = 64 * 1024
+WILDCARDS = ("", "0.0.0.0", "::")  # bound to every address of the machine
+HOST_HEADER = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?")  # name or [v6] literal, then port
+
+
+def _address(name: str):
+    """The IP address `name` spells, or None for a name."""
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+    address = _address(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
+
+
+def host_allowed(header: str | None, bound: str) -> bool:
+    """Is `Host: header` a name this server is reached by? A DNS-rebinding page reaches us under its own
+    name (evil.example, re-resolved to 127.0.0.1) and the browser says so in Host: such names are refused.
+    Loopback names always pass; so does the configured host. Bound to every address (0.0.0.0), the
+    machine's own addresses and names are unknown here: any IP literal passes (a literal cannot be
+    rebound), names other than localhost do not."""
+    if header is None:
+        return True  # HTTP/1.0 clients may leave it out; browsers never do
+    match = HOST_HEADER.fullmatch(header.strip().lower())
+    if not match:
         return False
+    name, bound = match[1].strip("[]"), bound.strip("[]").lower()
+    if is_loopback(name):
+        return True
+    if bound in WILDCARDS:
+        return _address(name) is not None
+    return name == bound or (_address(name) is not None and _address(name) == _address(bound))
+
+
+def origin_allowed(origin: str | None, host: str | None) -> bool:
+    """Browsers name the page that sent a request in Origin; only the server's own page may act. No Origin:
+    not a browser page (curl, OSC bridges, scripts), which is what the token is for."""
+    if origin is None:
+        return True
+    return host is not None and origin.strip().lower() == "http://" + host.strip().lower()
 
 
 def check_binding(host: str, token: str) -> None:
@@ -45,7 +83,7 @@ class WebControl:
 
     def __init__(self, bus: ControlBus, health: Callable[[], dict], host: str, port: int, token: str = ""):
         check_binding(host, token)
-        self.bus, self.health, self.token = bus, health, token
+        self.bus, self.health, self.host, self.token = bus, health, host, token
         self.page = resources.files("live.control").joinpath("page.html").read_bytes()
         try:
             self.server = ThreadingHTTPServer((host, port), self._handler())
@@ -111,7 +149,21 @@ class WebControl:
                     log.warning("HTTP %s %s refused: %s", self.command, self.path, data.get("error"))
                 self.reply(status, json.dumps(data).encode())
 
+            def refused_at_the_door(self) -> bool:
+                """Host and Origin, before anything is read or done (see host_allowed, origin_allowed)."""
+                host = self.headers.get("Host")
+                if not host_allowed(host, control.host):
+                    self.reply_json(403, {"ok": False, "error": f"Host {host!r} is not a name of this show; "
+                                                                "use its IP address or localhost"})
+                elif not origin_allowed(self.headers.get("Origin"), host):
+                    self.reply_json(403, {"ok": False, "error": "requests from other web pages are refused"})
+                else:
+                    return False
+                return True
+
             def do_GET(self):
+                if self.refused_at_the_door():
+                    return
                 url = urlsplit(self.path)
                 if url.path == "/health":
                     self.reply_json(200, control.health())
@@ -124,12 +176,18 @@ class WebControl:
                     self.reply_json(404, {"ok": False, "error": f"no page {url.path}; try /, /health or POST /action"})
 
             def do_POST(self):
+                if self.refused_at_the_door():
+                    return
                 url = urlsplit(self.path)
                 if url.path != "/action":
                     return self.reply_json(404, {"ok": False, "error": "POST to /action"})
                 if not control.authorised(self.headers, parse_qs(url.query)):
                     return self.reply_json(401, {"ok": False, "error": "this show needs its token "
                                                                       "(Authorization: Bearer TOKEN)"})
+                # a web page can POST text/plain or a form anywhere without asking; JSON it cannot
+                if self.headers.get_content_type() != "application/json":
+                    return self.reply_json(415, {"ok": False, "error": "send the action with Content-Type: "
+                                                                      "application/json"})
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                 except ValueError:
