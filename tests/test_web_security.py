@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,9 @@ from functools import partial
 
 import pytest
 
-from live.control.web import host_allowed
+from live.control.bus import ControlBus
+from live.control.state import ShowState
+from live.control.web import WebControl, host_allowed
 from test_control import free_port
 
 EVIL = "evil.example"
@@ -226,3 +229,42 @@ def test_actions_must_be_declared_json(show):
     assert show.act("mix", 0.4, Content_Type="application/json; charset=utf-8") == 202
     assert show.act("mix", 0.35, Content_Type="Application/JSON") == 202
     show.wait_for(mix=0.35)
+
+
+# ---------------------------------------------------------------- tokens and the log
+
+def test_tokens_never_reach_the_log(show, tmp_path):
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("live-dream")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    control = WebControl(ControlBus(ShowState()), lambda: {"ok": True}, "127.0.0.1", 0, token="SECRET").start()
+    try:
+        port = control.address[1]
+        for method, path, headers in [("GET", "/?token=SECRET", {}), ("GET", "/?token=SECRET-but-wrong", {}),
+                                      ("GET", "/nope?a=1&token=SECRET&b=2", {}), ("GET", "/?%74oken=SECRET", {}),
+                                      ("POST", "/action?token=SECRET", {"Content-Type": "text/plain"}),
+                                      ("GET", "/?token=SECRET", {"Host": EVIL})]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request(method, path, body=b"{}" if method == "POST" else None, headers=headers)
+            connection.getresponse().read()
+            connection.close()
+        with socket.create_connection(("127.0.0.1", port)) as raw:  # a bad request line is logged too
+            raw.sendall(b"GET /?token=SECRET HTTP/1.1 junk\r\n\r\n")
+            raw.recv(65536)
+    finally:
+        control.close()
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    text = "\n".join(records)
+    assert "SECRET" not in text
+    assert "GET /?token=*** HTTP/1.1" in text and "&token=***&b=2" in text and "?%74oken=***" in text
+
+    # the same through the command line: its --log-file keeps every DEBUG line
+    show.request("GET", "/?token=SECRET")
+    show.request("POST", "/action?token=SECRET", b"{}", Content_Type="text/plain")
+    assert wait_until(lambda: show.log_count("POST /action?token=*** refused") == 1, 5)
+    assert "SECRET" not in show.log.read_text()

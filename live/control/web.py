@@ -7,7 +7,8 @@ Bound to 127.0.0.1 unless told otherwise; any other address needs `control.token
 
 Only the show's own page and deliberate clients get in: a `Host` that is not one of this machine's names
 (DNS rebinding) and an `Origin` that is not the server's own (another web page) get 403, and actions must
-say `Content-Type: application/json`, which no other page can send without our consent.
+say `Content-Type: application/json`, which no other page can send without our consent. Tokens
+never reach the log.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from live.control.actions import ADDRESSES, Action
 from live.control.bus import ControlBus
@@ -30,6 +31,7 @@ log = logging.getLogger("live-dream")
 MAX_BODY = 64 * 1024
 WILDCARDS = ("", "0.0.0.0", "::")  # bound to every address of the machine
 HOST_HEADER = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?")  # name or [v6] literal, then port
+QUERY_TOKEN = re.compile(r"([?&;])([^=&;#\s'\"]*)=[^&;#\s'\"]*")
 
 
 def _address(name: str):
@@ -70,6 +72,15 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     if origin is None:
         return True
     return host is not None and origin.strip().lower() == "http://" + host.strip().lower()
+
+
+def loggable(text: str) -> str:
+    """A log line without secrets or tricks: `token=` query values become ***, control characters (a
+    forged line, a terminal escape) are shown escaped."""
+    def redact(match: re.Match) -> str:
+        return match[0] if unquote_plus(match[2]) != "token" else f"{match[1]}{match[2]}=***"
+    text = QUERY_TOKEN.sub(redact, text)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def check_binding(host: str, token: str) -> None:
@@ -134,7 +145,7 @@ class WebControl:
             server_version = "live-dream"
 
             def log_message(self, format, *args):  # the show's log, not stderr
-                log.debug("http %s: " + format, self.client_address[0], *args)
+                log.debug("http %s: %s", self.client_address[0], loggable(format % args))
 
             def reply(self, status: int, body: bytes, kind: str = "application/json") -> None:
                 self.send_response(status)
@@ -146,7 +157,7 @@ class WebControl:
 
             def reply_json(self, status: int, data: dict) -> None:
                 if status >= 400:
-                    log.warning("HTTP %s %s refused: %s", self.command, self.path, data.get("error"))
+                    log.warning("HTTP %s", loggable(f"{self.command} {self.path} refused: {data.get('error')}"))
                 self.reply(status, json.dumps(data).encode())
 
             def refused_at_the_door(self) -> bool:
