@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ import pytest
 
 from live.control.bus import ControlBus
 from live.control.state import ShowState
-from live.control.web import WebControl, host_allowed
+from live.control.web import MAX_CONNECTIONS, WebControl, host_allowed
 from test_control import free_port
 
 EVIL = "evil.example"
@@ -97,6 +98,7 @@ def show(tmp_path_factory):
     running = RunningShow(tmp_path_factory.mktemp("web-security"))
     yield running
     running.stop()
+    assert "Traceback" not in running.stderr.read_text()
 
 
 def wait_until(condition, seconds: float = 15) -> bool:
@@ -231,6 +233,12 @@ def test_actions_must_be_declared_json(show):
     show.wait_for(mix=0.35)
 
 
+def test_deeply_nested_json_is_a_400_in_one_line(show):
+    status, reply = show.request("POST", "/action", b"[" * 50_000, Content_Type="application/json")
+    assert status == 400 and json.loads(reply)["error"] == "the body is nested too deeply"
+    assert show.health()["ok"]
+
+
 # ---------------------------------------------------------------- tokens and the log
 
 def test_tokens_never_reach_the_log(show, tmp_path):
@@ -268,3 +276,52 @@ def test_tokens_never_reach_the_log(show, tmp_path):
     show.request("POST", "/action?token=SECRET", b"{}", Content_Type="text/plain")
     assert wait_until(lambda: show.log_count("POST /action?token=*** refused") == 1, 5)
     assert "SECRET" not in show.log.read_text()
+
+
+# ---------------------------------------------------------------- connections
+
+def open_idle(port: int, count: int) -> list[socket.socket]:
+    return [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+
+
+def closed_by_the_server(connection: socket.socket, seconds: float) -> bool:
+    connection.settimeout(seconds)
+    try:
+        return connection.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_idle_connections_are_closed_and_connections_are_capped(show):
+    start = time.monotonic()
+    idle = open_idle(show.port, 40)
+    try:
+        assert show.health()["ok"]  # the show still answers meanwhile
+        idle += open_idle(show.port, MAX_CONNECTIONS - 40)
+        with socket.create_connection(("127.0.0.1", show.port), timeout=10) as surplus:
+            surplus.settimeout(2)
+            assert surplus.recv(1024).startswith(b"HTTP/1.0 503")  # at once, not after the others time out
+        assert time.monotonic() - start < 4
+        assert all(closed_by_the_server(connection, max(0.1, start + 8 - time.monotonic())) for connection in idle)
+    finally:
+        for connection in idle:
+            connection.close()
+    assert show.health()["ok"]
+
+
+def test_a_client_that_resets_leaves_no_traceback(show):
+    linger_zero = struct.pack("ii", 1, 0)  # close() then sends RST instead of FIN
+    for request in [b""] * 10 + [b"POST /action HTTP/1.1\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: 100\r\n\r\n{"] * 10:
+        connection = socket.create_connection(("127.0.0.1", show.port), timeout=10)
+        connection.sendall(request)
+        time.sleep(0.05)  # the server is reading when the reset comes
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
+        connection.close()
+    logged = lambda: show.log_count("failed: ConnectionResetError") >= 10
+    assert wait_until(lambda: logged() or "Traceback" in show.stderr.read_text(), 10)
+    stderr = show.stderr.read_text()
+    assert "Traceback" not in stderr and "Exception occurred" not in stderr
+    assert logged() and show.health()["ok"]  # one line each, in the --log-file

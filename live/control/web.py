@@ -7,8 +7,9 @@ Bound to 127.0.0.1 unless told otherwise; any other address needs `control.token
 
 Only the show's own page and deliberate clients get in: a `Host` that is not one of this machine's names
 (DNS rebinding) and an `Origin` that is not the server's own (another web page) get 403, and actions must
-say `Content-Type: application/json`, which no other page can send without our consent. Tokens
-never reach the log.
+say `Content-Type: application/json`, which no other page can send without our consent. Connections
+idle for IDLE_SECONDS are closed, at most MAX_CONNECTIONS are served at once, tokens never reach the log
+and a failed connection is one log line, never a traceback on the terminal.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import ipaddress
 import json
 import logging
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -29,9 +31,15 @@ from live.errors import UserError
 
 log = logging.getLogger("live-dream")
 MAX_BODY = 64 * 1024
+IDLE_SECONDS = 5  # a client that sends nothing for this long is dropped: idle sockets cannot hold threads
+# One thread per connection: the cap bounds what clients can make the show hold. A control page uses one
+# or two at a time, so 64 leaves room for many phones and tools (and for 40 idle sockets, as in the tests).
+MAX_CONNECTIONS = 64
 WILDCARDS = ("", "0.0.0.0", "::")  # bound to every address of the machine
 HOST_HEADER = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?")  # name or [v6] literal, then port
 QUERY_TOKEN = re.compile(r"([?&;])([^=&;#\s'\"]*)=[^&;#\s'\"]*")
+BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        b'{"ok": false, "error": "too many connections at once; try again"}')
 
 
 def _address(name: str):
@@ -89,6 +97,50 @@ def check_binding(host: str, token: str) -> None:
                         "(any secret) as well, or keep 127.0.0.1")
 
 
+class ControlServer(ThreadingHTTPServer):
+    """A thread per connection, at most MAX_CONNECTIONS at once; a failed connection is one log line."""
+    daemon_threads = True
+    request_queue_size = MAX_CONNECTIONS  # a burst of connections waits to be accepted, not refused by the OS
+
+    def __init__(self, address, handler):
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            return self.turn_away(request, client_address)
+        try:
+            super().process_request(request, client_address)  # starts the thread that releases the slot
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def turn_away(self, request, client_address) -> None:
+        """503 at once, on the listening thread, so the reply must never wait: a fresh socket's send buffer
+        takes these few bytes, and if it does not the client just sees the connection closed."""
+        log.debug("HTTP: %s turned away, %d connections already open", client_address[0], MAX_CONNECTIONS)
+        try:
+            request.setblocking(False)
+            request.send(BUSY)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        """socketserver prints a traceback to stderr for any failed connection (a client that resets, a
+        broken pipe); here it is one line in the log: routine network failures at DEBUG, the rest WARNING."""
+        error = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(error, OSError) else logging.WARNING
+        log.log(level, "HTTP: the connection from %s failed: %s", client_address[0],
+                loggable(f"{type(error).__name__}: {error}"))
+
+
 class WebControl:
     name = "http"
 
@@ -97,11 +149,10 @@ class WebControl:
         self.bus, self.health, self.host, self.token = bus, health, host, token
         self.page = resources.files("live.control").joinpath("page.html").read_bytes()
         try:
-            self.server = ThreadingHTTPServer((host, port), self._handler())
+            self.server = ControlServer((host, port), self._handler())
         except OSError as exc:
             raise UserError(f"cannot serve HTTP on {host}:{port} ({exc.strerror}); choose another port with "
                             "--http PORT") from None
-        self.server.daemon_threads = True
         self.address = self.server.server_address
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="http", daemon=True)
@@ -128,6 +179,8 @@ class WebControl:
             request = json.loads(body or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return 400, {"ok": False, "error": f"the body is not JSON ({exc})"}
+        except RecursionError:  # [[[[... : the decoder recurses once per level
+            return 400, {"ok": False, "error": "the body is nested too deeply"}
         if not isinstance(request, dict) or not isinstance(request.get("action"), str):
             return 400, {"ok": False, "error": 'send {"action": NAME, "value": VALUE}; names: ' + ", ".join(ADDRESSES)}
         name, value = request["action"], request.get("value")
@@ -143,6 +196,7 @@ class WebControl:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "live-dream"
+            timeout = IDLE_SECONDS  # a read or write that waits this long drops the connection
 
             def log_message(self, format, *args):  # the show's log, not stderr
                 log.debug("http %s: %s", self.client_address[0], loggable(format % args))
