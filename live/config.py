@@ -28,6 +28,8 @@ def setting(default, rule=None):
     return field(default=default, metadata={"rule": rule} if rule else {})
 
 
+MAX_PRESETS = 64  # presets in the settings: each is prepared at start (10,000 took 15 minutes and 2 GB)
+
 @dataclass(frozen=True)
 class NetworkConfig:
     name: str = "lite0"
@@ -72,7 +74,8 @@ class LiveConfig:
     max_steps: int = setting(6, _range(1, 64))  # the most the steps keys may set
     step_size: float = setting(0.03, _range(0.0, 1.0))  # mean change per pixel per step (keys scale it)
     presets: tuple[str, ...] = setting(("block9", "block11", "0.5*block7 + 0.5*block12", "block5", "class:jellyfish"),
-                                       ((lambda v: len(v) > 0), "a list of one or more objectives"))
+                                       ((lambda v: 0 < len(v) <= MAX_PRESETS),
+                                        f"a list of 1 to {MAX_PRESETS} objectives (each is prepared at start)"))
     cycle_seconds: float = setting(0.0, _range(0.0, 86400.0))  # next preset every this many seconds; 0 = by key
     crossfade_seconds: float = setting(0.0, _range(0.0, 600.0))  # a change of preset morphs over this long; 0 = a cut
     backend: str = setting("auto", _choice("auto", "torch", "onnx", "openvino"))
@@ -275,7 +278,8 @@ def convert(path: str, value):
     rule = next(f for f in fields(cls) if f.name == key).metadata.get("rule")
     check, allowed = rule or (lambda v: True, "")
     if not check(value):
-        raise UserError(f"setting {path} = {value!r} is not allowed; use {allowed}")
+        shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
+        raise UserError(f"setting {path} = {shown} is not allowed; use {allowed}")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -22,6 +23,7 @@ from live.errors import UserError
 from live.engine import check_dream_size, load_guide, pick_device
 
 log = logging.getLogger("live-dream")
+MAX_ADDED_PRESETS = 32  # objectives added by controls at run time that are kept (the settings' are always kept)
 
 
 class Dreamer:
@@ -35,8 +37,10 @@ class Dreamer:
         self.guide = guide
         self.texts: list[str] = list(presets)  # each preset's objective as written: how controls name it
         self.objectives: list[Objective] = [parse_objective(text, spec, guide) for text in presets]
-        self._nets: dict[int, tuple[FeatureNet, Objective]] = {}
-        self._backends: dict[tuple, object] = {}
+        self.configured = len(presets)  # the first ones come from the settings; later ones from controls
+        self._used: dict[str, float] = {}  # when each objective added by a control was last dreamed
+        self._nets: dict[str, tuple[FeatureNet, Objective]] = {}  # by objective text: indices shift
+        self._backends: dict[tuple, object] = {}  # (objective text, size or None)
         self._before_fallback: tuple[str, dict] | None = None  # kind and backends before a fallback to torch
         self.live = False  # set by prepare(): from then on nothing may pause the picture
         self.rng = random.Random(None if seed < 0 else seed)
@@ -54,20 +58,42 @@ class Dreamer:
         """The preset dreaming `text`, added if a control asked for a new objective (dream worker only:
         its backend is made at its first frame, by torch, so the picture never pauses)."""
         if text not in self.texts:
-            self.objectives.append(parse_objective(text, self.spec, self.guide))
+            objective = parse_objective(text, self.spec, self.guide)
+            if len(self.texts) - self.configured >= MAX_ADDED_PRESETS:
+                self._forget_oldest_added()
+            self.objectives.append(objective)
             self.texts.append(text)
+        if self.texts.index(text) >= self.configured:
+            self._used[text] = time.monotonic()
         return self.texts.index(text)
 
+    def _forget_oldest_added(self) -> None:
+        """Controls may ask for any number of new objectives: the one added by them that was dreamed
+        longest ago goes, with its network and backends (a flood of 300 took 760 MB that stayed)."""
+        added = self.texts[self.configured:]
+        oldest = min(added, key=lambda text: self._used.get(text, 0.0))
+        i = self.texts.index(oldest)
+        del self.texts[i], self.objectives[i]
+        self._used.pop(oldest, None)
+        self._nets.pop(oldest, None)
+        for key in [k for k in self._backends if k[0] == oldest]:
+            del self._backends[key]
+        if self._before_fallback is not None:
+            for key in [k for k in self._before_fallback[1] if k[0] == oldest]:
+                del self._before_fallback[1][key]
+        log.info("objective %s forgotten: at most %d added by controls are kept", oldest, MAX_ADDED_PRESETS)
+
     def net(self, preset: int) -> tuple[FeatureNet, Objective]:
-        if preset not in self._nets:
+        text = self.texts[preset]
+        if text not in self._nets:
             objective = self.objectives[preset]
             net = FeatureNet(self.spec, self.model, objective.layers).to(self.device).eval()
-            self._nets[preset] = (net, objective.bind(net))
-        return self._nets[preset]
+            self._nets[text] = (net, objective.bind(net))
+        return self._nets[text]
 
     def backend(self, preset: int, size: tuple[int, int], steps: int):
         """The backend for this preset and frame size; with 'auto', the remembered choice or a trial."""
-        key = (preset, size if self.kind != "torch" else None)  # the torch backend takes any size
+        key = (self.texts[preset], size if self.kind != "torch" else None)  # the torch backend takes any size
         if key not in self._backends:
             net, objective = self.net(preset)
             if self.live and self.kind != "torch":
@@ -93,7 +119,7 @@ class Dreamer:
         candidate of an 'auto' trial, else a new one."""
         for (owner, _), backend in self._backends.items():
             for candidate in getattr(backend, "candidates", [backend]):
-                if owner == preset and isinstance(candidate, TorchBackend):
+                if owner == self.texts[preset] and isinstance(candidate, TorchBackend):
                     return candidate
         return TorchBackend(net, objective, self.settings, self.device, self.precision)
 
@@ -103,8 +129,8 @@ class Dreamer:
         if self.kind == "torch" and all(isinstance(b, TorchBackend) for b in self._backends.values()):
             return False
         self._before_fallback = self.kind, self._backends
-        self._backends = {(preset, None): self._torch_backend(preset, *self.net(preset))
-                          for preset, _ in self._backends}
+        self._backends = {(text, None): self._torch_backend(i, *self.net(i))
+                          for text, _ in self._backends for i in [self.texts.index(text)]}
         self.kind = "torch"
         return True
 

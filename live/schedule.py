@@ -16,6 +16,7 @@ from live.errors import UserError
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 EXAMPLE = "Mon-Fri 10:00-18:00; Sat,Sun 11:00-17:00"
+NOW_RANGE = (1970, 2200)  # years --now may start the show's clock at
 
 
 def _day(text: str) -> int:
@@ -72,6 +73,8 @@ class OpeningHours:
                     a, b = _minute(start), _minute(end)
                     for day in days:  # a span ending before it starts runs past midnight
                         self.spans.append((day * 1440 + a, day * 1440 + (b if b > a else b + 1440)))
+            if text.strip() and not self.spans:  # ";" read as "never open": a black screen for good
+                raise ValueError("it names no opening times (leave it empty for always open)")
         except ValueError as exc:
             raise UserError(f"schedule.hours '{text}': {exc}; write it like \"{EXAMPLE}\"") from None
 
@@ -95,6 +98,8 @@ def parse_now(text: str) -> dt.datetime:
         when = None
     if when is None or when.tzinfo is not None:  # the hours are local time: a zone would be ambiguous
         raise UserError(f"--now '{text}' is not a local date and time; write it like 2026-11-30 09:59:50")
+    if not NOW_RANGE[0] <= when.year <= NOW_RANGE[1]:  # the clock runs on from it: year 9999 overflows
+        raise UserError(f"--now '{text}' is out of range; give a moment in the years {NOW_RANGE[0]}-{NOW_RANGE[1]}")
     return when
 
 

@@ -60,7 +60,11 @@ class ControlBus:
         try:
             new = apply(state, action, self.check_objective)
         except ValueError as exc:
-            log.warning("control %s from %s ignored: %s", action.name, action.source, exc)
+            log.warning("control %s from %s ignored: %s", action.name, action.source, str(exc)[:300])
+            return state
+        except Exception as exc:  # noqa: BLE001 - whatever a client sends, the show goes on
+            log.warning("control %s from %s ignored: %s: %s", action.name, action.source, exc.__class__.__name__,
+                        str(exc)[:300])
             return state
         if action.name in EFFECTS:
             effects.append(action)

@@ -16,6 +16,7 @@ from live.errors import UserError
 
 log = logging.getLogger("live-dream")
 PREFIX = "/live-dream/"
+MAX_STATUS_TEXT = 512  # characters of a text sent in a status message: far below a UDP datagram
 # Actions without a value, or a one-off (tap, snapshot, next): every message counts, in order.
 EVERY_MESSAGE = {"next", "prev", "tap", "snapshot", "objective", "preset", "freeze", "blackout", "learn"}
 
@@ -35,7 +36,9 @@ class OscInput:
         from pythonosc.dispatcher import Dispatcher
         from pythonosc.osc_server import BlockingOSCUDPServer
         self.bus = bus
-        dispatcher = Dispatcher()
+        # Bundles are applied when they arrive: with strict timing python-osc sleeps in the receiving thread
+        # until a bundle's time tag (an hour ahead stopped OSC input and held up shutdown for as long).
+        dispatcher = Dispatcher(strict_timing=False)
         dispatcher.set_default_handler(self.received)
         try:
             self.server = BlockingOSCUDPServer((host, port), dispatcher)
@@ -54,7 +57,7 @@ class OscInput:
     def received(self, address: str, *args) -> None:
         name = address[len(PREFIX):] if address.startswith(PREFIX) else None
         if name not in ADDRESSES:
-            log.warning("OSC %s ignored: not a live-dream address (%s<%s>)", address, PREFIX, "|".join(ADDRESSES))
+            log.warning("OSC %s ignored: not a live-dream address (%s<%s>)", address[:80], PREFIX, "|".join(ADDRESSES))
             return
         if len(args) > 1:
             log.warning("OSC %s ignored: one value expected, got %d", address, len(args))
@@ -85,6 +88,8 @@ class OscStatus:
         try:
             for key in self.FIELDS:
                 value = health[key]
+                if isinstance(value, str) and len(value) > MAX_STATUS_TEXT:  # one datagram, whatever was sent
+                    value = value[:MAX_STATUS_TEXT - 3] + "..."
                 self.client.send_message(PREFIX + "status/" + key, int(value) if isinstance(value, bool) else value)
             self.failed = False
         except OSError as exc:  # nobody listening, or no route: say so once, keep trying

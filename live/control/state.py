@@ -11,7 +11,8 @@ from live.control.scenes import Scene, objective_of, parse_scene
 
 MAX_STRENGTH, MIN_STRENGTH = 8.0, 0.05
 MIN_BPM, MAX_BPM = 20.0, 300.0
-TAPS_KEPT, TAP_GAP_S = 4, 2.0  # tap tempo: the last taps no more than this far apart
+TAPS_KEPT, TAP_GAP_S = 4, 2.0
+MAX_ADDED_PRESETS = 32  # presets added by controls (new objectives) that are kept; the settings' always are  # tap tempo: the last taps no more than this far apart
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class ShowState:
     fade_from: str | None = None  # the objective a crossfade started from (None: no fade)
     fade_started: float = 0.0  # when it started (time.monotonic)
     fade_numbers: tuple[float, float, float] | None = None  # strength, mix, steps when it started
+    configured: int = 0  # how many of the presets come from the settings (0: all); later ones came from controls
 
     @property
     def objective(self) -> str:
@@ -123,17 +125,35 @@ def _applied(state: ShowState, action: Action, check_objective) -> ShowState:
         text = check_objective(value.strip())
         if text in [objective_of(p) for p in state.presets]:
             return replace(state, preset=[objective_of(p) for p in state.presets].index(text))
-        return replace(state, presets=state.presets + (text,), preset=len(state.presets))
+        return _with_added_preset(state, text)
     return state
 
 
+def shown(value) -> str:
+    """A value as a log line shows it: a client may send 64 KB."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _with_added_preset(state: ShowState, text: str) -> ShowState:
+    """The state dreaming a new objective a control asked for, kept as a preset; of those added by
+    controls at most MAX_ADDED_PRESETS stay (the oldest goes; never the one being dreamed)."""
+    configured = state.configured or len(state.presets)
+    presets = list(state.presets)
+    if len(presets) - configured >= MAX_ADDED_PRESETS:
+        del presets[next(i for i in range(configured, len(presets)) if i != state.preset)]
+    return replace(state, presets=tuple(presets) + (text,), preset=len(presets), configured=configured)
+
+
 def _number(name: str, value, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{name} needs a number from {low:g} to {high:g}, got {shown(value)}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} needs a number from {low:g} to {high:g}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
+        raise ValueError(f"{name} needs a number from {low:g} to {high:g}, got {shown(value)}") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise ValueError(f"{name} needs a number from {low:g} to {high:g}, got {value!r}")
+        raise ValueError(f"{name} needs a number from {low:g} to {high:g}, got {shown(value)}")
     return number
 
 
@@ -142,7 +162,7 @@ def _switch(name: str, value, current: bool) -> bool:
         return not current
     if value in (0, 1, "0", "1", True, False, "true", "false", 0.0, 1.0):
         return value in (1, "1", True, "true", 1.0)
-    raise ValueError(f"{name} needs 0 or 1 (or nothing, to toggle), got {value!r}")
+    raise ValueError(f"{name} needs 0 or 1 (or nothing, to toggle), got {shown(value)}")
 
 
 def _preset_index(state: ShowState, value) -> int:
@@ -152,11 +172,11 @@ def _preset_index(state: ShowState, value) -> int:
                 else names.index(value.strip()))
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"preset needs a number from 1 to {len(state.presets)} or a preset's objective "
-                         f"({', '.join(state.presets)}), got {value!r}") from None
-    if number != int(number) or not 1 <= number <= len(state.presets):
-        raise ValueError(f"preset needs a number from 1 to {len(state.presets)}, got {value!r}")
+                         f"({', '.join(state.presets)[:200]}), got {shown(value)}") from None
+    if not math.isfinite(number) or number != int(number) or not 1 <= number <= len(state.presets):
+        raise ValueError(f"preset needs a number from 1 to {len(state.presets)}, got {shown(value)}")
     return int(number) - 1
 
 

@@ -186,6 +186,8 @@ def _parse_indices(text: str, limit: int, what: str) -> tuple[int, ...]:
             if not 0 <= i < limit:
                 raise UserError(what.format(i) + f" is out of range; valid: 0-{limit - 1}")
             indices.append(i)
+        if len(indices) > MAX_CHANNELS:
+            raise UserError(f"'{text[:40]}...' names over {MAX_CHANNELS} channels; name fewer")
     return tuple(indices)
 
 
@@ -209,6 +211,7 @@ def _parse_atom(text: str, spec: NetworkSpec, guide_image) -> object:
     return LayerEnergy(name)
 
 
+MAX_OBJECTIVE_CHARS, MAX_TERMS, MAX_CHANNELS = 2048, 16, 4096  # what one objective may ask for
 _TERM = re.compile(r"^\s*(?:([0-9]*\.?[0-9]+(?:e-?\d+)?)\s*\*\s*)?(.+?)\s*$")
 
 
@@ -219,6 +222,8 @@ def parse_objective(text: str, spec: NetworkSpec, guide_image=None) -> Objective
     """
     if not text or not text.strip():
         raise UserError("objective is empty; write a layer name, e.g. " + spec.default_layer)
+    if len(text) > MAX_OBJECTIVE_CHARS:  # a control surface may send anything: 64 KB took the show to 1.5 fps
+        raise UserError(f"objective is {len(text)} characters long; at most {MAX_OBJECTIVE_CHARS} are read")
     objective, sign = None, 1.0
     # '+' always adds; '-' subtracts only after a space or at the start, so ranges (10-20) and class
     # names (go-kart) keep their hyphens.
@@ -240,6 +245,11 @@ def parse_objective(text: str, spec: NetworkSpec, guide_image=None) -> Objective
         sign = 1.0
     if objective is None:
         raise UserError(f"objective '{text.strip()}' has no terms; write a layer name, e.g. {spec.default_layer}")
+    if len(objective.terms) > MAX_TERMS:
+        raise UserError(f"objective has {len(objective.terms)} terms; at most {MAX_TERMS} (each costs the step time)")
+    channels = sum(len(getattr(t, "channels", ())) for _, t in objective.terms)
+    if channels > MAX_CHANNELS:
+        raise UserError(f"objective names {channels} channels; at most {MAX_CHANNELS}")
     if guide_image is not None and not any(isinstance(t, Guide) for _, t in objective.terms):
         objective = Objective(tuple((w, Guide(t.layer, guide_image) if isinstance(t, LayerEnergy) else t)
                                     for w, t in objective.terms))

@@ -3,8 +3,14 @@ same temporal algorithm as the live piece (flow-warped residual, bounded energy)
 
 The output has exactly the input's frames, timestamps (so its frame rate) and size; an audio track is
 copied as it is (or re-encoded to AAC where MP4 cannot hold its codec). Video and audio are read and
-written with PyAV. The file is written under a hidden temporary name beside the target and renamed into
-place when the last frame is done: an interrupted render leaves no half file.
+written with PyAV. The file is written under a hidden `.NAME.PID.partial.mp4` beside the target and renamed
+into place when the last frame is done: an interrupted render leaves no half file, and the partial of a
+render that was killed (SIGKILL, a power cut) is removed by the next run to that target. A lock beside the
+target keeps two runs from writing it at once.
+
+A damaged input (a truncated download, a recording cut short) is dreamed up to the damage: what was
+dreamed is written, and the result says where the input stopped (`damaged`), so the command can say so and
+exit with its own status.
 """
 from __future__ import annotations
 
@@ -22,8 +28,9 @@ from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
 from live.dreamer import build_dreamer, objectives_of, presets_for
 from live.errors import UserError
-from live.files import atomic_output, check_output
-from live.outputs.recorder import RECORD_SUFFIXES
+from live.files import OutputLock, atomic_output, check_output
+from live.outputs.recorder import RECORD_SUFFIXES, recover_partials
+from live.stopping import StopSignals
 
 log = logging.getLogger("live-dream")
 AUDIO_COPIED = {"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"}  # codecs MP4 holds as they are
@@ -54,16 +61,57 @@ def dream_size(config: Config, size: tuple[int, int], asked: bool) -> tuple[int,
 
 def render_video(input_path: str, output_path: str, config: Config, size_given: bool = False,
                  progress: bool = True, measure: bool = False) -> dict:
+    """The figures of the render; `damaged` (frames, seconds) when the input broke off and only the frames
+    before that were dreamed and written."""
     import av
     source, target = Path(input_path), check_output(output_path, "write", RECORD_SUFFIXES, inputs=(input_path,))
     container = open_input(source)
-    try:
-        with atomic_output(target) as partial:  # renamed into place only when the last frame is done
-            return _render(container, partial, config, size_given, progress, source, measure)
-    except av.FFmpegError as exc:
-        raise UserError(f"cannot render {source}: {exc}; the input may be damaged") from None
-    finally:
-        container.close()
+    lock = OutputLock(target, "write")
+    # SIGTERM, SIGHUP (a closed SSH session) stop it like Ctrl-C, so the partial is removed on the way out
+    with StopSignals():
+        try:
+            lock.acquire()
+            recover_partials(target)  # the partials of renders or recordings to this target that were killed
+            with atomic_output(target, named_by_process=True) as partial:  # renamed into place when done
+                result = _render(container, partial, config, size_given, progress, source, measure)
+        except av.FFmpegError as exc:  # writing failed (reading the input cannot: damage ends the input)
+            raise UserError(f"cannot render {source}: {exc}") from None
+        finally:
+            container.close()
+            lock.release()
+    if result["damaged"]:
+        n, seconds = result["damaged"]["frames"], result["damaged"]["seconds"]
+        log.warning("the input is damaged after frame %d (%.1f s); dreamed and wrote the first %d frames", n,
+                    seconds, n)
+    return result
+
+
+def _input(container, video_in, audio_in, decode_audio: bool, damage: dict):
+    """The input's packets in order, each with its decoded frames (audio: only where it is re-encoded).
+    Stops at the first damaged packet (unreadable, cut short, undecodable) and notes why in `damage`; the
+    frames still held in the video decoder are drained first, so nothing before the damage is lost."""
+    import av
+    packets = container.demux(*[s for s in (video_in, audio_in) if s is not None])
+    while True:
+        try:
+            packet = next(packets)
+            if packet.is_corrupt:
+                raise av.InvalidDataError(0, "a corrupt packet")
+            decode = packet.stream is video_in or decode_audio
+            yield packet, packet.decode() if decode else []
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            damage["error"] = str(exc)
+            break
+    try:  # the frames decoded from whole packets but still held in the decoder (reordering)
+        frames = video_in.codec_context.decode(None)
+    except av.FFmpegError:
+        frames = []
+    for frame in frames:  # decoded by the codec, not the stream: they carry no time base
+        frame.time_base = frame.time_base or video_in.time_base
+    if frames:
+        yield None, frames
 
 
 def _render(container, partial: Path, config: Config, size_given: bool, progress: bool, source: Path,
@@ -93,21 +141,21 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
             audio_out = (out.add_stream_from_template(audio_in) if copy_audio
                          else out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000))
         total = video_in.frames or None
-        frames = 0
+        frames, first_pts, last, damage = 0, None, None, {}
         bar = tqdm(total=total, desc=f"rendering {source.name}", unit="frame", disable=not progress)
         with bar:
-            for packet in container.demux(*[s for s in (video_in, audio_in) if s is not None]):
-                if packet.stream is audio_in:
+            for packet, decoded in _input(container, video_in, audio_in, not copy_audio, damage):
+                if packet is not None and packet.stream is audio_in:
                     if copy_audio:
                         if packet.dts is not None:
                             packet.stream = audio_out
                             out.mux(packet)
                     else:
-                        for frame in packet.decode():
+                        for frame in decoded:
                             frame.pts = None
                             out.mux(audio_out.encode(frame))
                     continue
-                for frame in packet.decode():
+                for frame in decoded:
                     rgb = frame.to_ndarray(format="rgb24")
                     source = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA)
                     dreamed = temporal(source.astype(np.float32) / 255)
@@ -123,12 +171,20 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
                     picture.pts, picture.time_base = frame.pts, frame.time_base
                     out.mux(video_out.encode(picture))
                     frames += 1
+                    first_pts = frame.pts if first_pts is None else first_pts
+                    last = frame
                     bar.update()
         out.mux(video_out.encode(None))
         if audio_out is not None and not copy_audio:
             out.mux(audio_out.encode(None))
     if frames == 0:
-        raise UserError(f"cannot render {source}: no frame could be decoded; the input may be damaged")
-    return {"frames": frames, "size": [width, height], "dream_size": list(small),
+        why = f" ({damage['error']})" if damage else ""
+        raise UserError(f"cannot render {source}: no frame could be decoded{why}; the input may be damaged")
+    damaged = None
+    if damage:  # where the input broke off: the end of the last good frame
+        rate = video_in.average_rate or video_in.guessed_rate or 30
+        seconds = float((last.pts - first_pts) * last.time_base + 1 / rate) if last.pts is not None else frames / rate
+        damaged = {"frames": frames, "seconds": round(seconds, 3), "error": damage["error"]}
+    return {"frames": frames, "size": [width, height], "dream_size": list(small), "damaged": damaged,
             "audio": "copied" if copy_audio else ("re-encoded to AAC" if audio_out else "none"),
             **({"picture": meter.figures()} if meter else {})}

@@ -1,17 +1,17 @@
 """The recording: dreamed frames into a video file.
 
-It is H.264 in *fragmented* MP4 (PyAV): each second of video is a self-contained fragment,
-so whatever ends the run (a full disk, a second Ctrl-C, SIGKILL, a power cut) leaves every whole second
-before it playable. It is written to a hidden `.NAME.PID.partial.mp4` beside the target, created with
-the first frame, and renamed over the target when the run ends; a partial left by a killed run is
-recovered as `NAME.recovered-TIME.mp4` (or removed, if it holds nothing) the next time that target is
-recorded to.
+It is H.264 in *fragmented* MP4 (PyAV): each second of video is a self-contained fragment, handed to
+the operating system as soon as it is complete, so whatever ends the run (a full disk, a second Ctrl-C,
+SIGKILL, a power cut) leaves every whole second before it playable. It is written to a hidden
+`.NAME.PID.partial.mp4` beside the target, created with the first frame, and renamed over the target when
+the run ends; a partial left by a killed run is recovered as `NAME.recovered-TIME.mp4` (or removed, if it
+holds nothing) the next time that target is recorded to. A lock beside the target (`.NAME.mp4.lock`) keeps
+a second run from recording to the same file: it is refused at start instead of replacing the other's file.
 """
 from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from datetime import datetime
 from fractions import Fraction
@@ -19,13 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from live.files import check_output, give_usual_permissions
+from live.files import OutputLock, check_output, give_usual_permissions, partial_path, stale_partials
 from live.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 RECORD_SUFFIXES = {".mp4", ".m4v", ".mov"}
 # empty_moov + frag_keyframe: no index at the end to lose; default_base_moof: what players expect.
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+# Each fragment goes to the operating system as soon as the muxer has written it: otherwise FFmpeg's
+# write buffer holds the last ~256 KB (many seconds of video), which a SIGKILL or a crash loses.
+FLUSHED = {"flush_packets": "1"}
 
 
 class VideoRecorder:
@@ -43,20 +46,24 @@ class VideoRecorder:
         self.error: str | None = None
         self._container = self._stream = None
         self._start: float | None = None
-        recover_partials(self.path)
+        self.lock = OutputLock(self.path, "record to")
+        self.lock.check()  # another run recording there: one line now, before the network is prepared
 
     name = "recorder"
 
     def open(self) -> None:
-        """Nothing yet: the file is created with the first frame, so a run stopped before it leaves none."""
+        """The lock, held until close(); the file is created with the first frame, so a run stopped before
+        it leaves none."""
+        self.lock.acquire()
+        recover_partials(self.path)  # holding the lock: no other run is writing this target
 
     def send(self, rgb: np.ndarray, status=None) -> None:
         self.write(rgb)
 
     def _open(self) -> None:
         import av
-        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
-        self._container = av.open(str(self.tmp), "w", format="mp4", options=FRAGMENTED_MP4)
+        self.tmp = partial_path(self.path)
+        self._container = av.open(str(self.tmp), "w", format="mp4", options={**FRAGMENTED_MP4, **FLUSHED})
         rate = Fraction(self.fps).limit_denominator(1001)
         stream = self._container.add_stream("libx264", rate=rate, options={"preset": "superfast", "tune": "zerolatency"})
         stream.width, stream.height = self.size
@@ -95,6 +102,12 @@ class VideoRecorder:
     def close(self) -> Path | None:
         """Finish the file and move it into place; returns the path, or None if nothing was kept.
         After a failure it keeps the whole fragments written before it."""
+        try:
+            return self._finish()
+        finally:
+            self.lock.release()
+
+    def _finish(self) -> Path | None:
         if self._container is None or self.closed:
             return self.path if self.closed and self.frames else None
         self.closed = True
@@ -162,19 +175,19 @@ def salvage(path: Path) -> int:
     return count_frames(path)
 
 
-_PARTIAL = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>[^.]+)\.partial\.[^.]+$")
-
-
 def recover_partials(target: Path) -> None:
-    """Partials of `target` left by runs that were killed: kept as NAME.recovered-TIME.mp4 if they hold
-    frames, else removed. A partial of a process still running is left alone."""
-    for partial in target.parent.glob(f".{target.stem}.*.partial*"):
-        m = _PARTIAL.match(partial.name)
-        if not m or m["stem"] != target.stem or (m["pid"].isdigit() and _alive(int(m["pid"]))):
-            continue
+    """Partials of `target` left by runs that were killed (a recording or a render): kept as
+    NAME.recovered-TIME.mp4 if they hold frames, else removed, with one line. A partial of a process still
+    running is left alone."""
+    removed = []
+    for partial in stale_partials(target):
         frames = salvage(partial)
-        if not frames:
-            partial.unlink(missing_ok=True)
+        if not frames:  # a render's partial (its index comes last), or a recording killed in its first second
+            try:
+                partial.unlink()
+                removed.append(partial.name)
+            except FileNotFoundError:
+                pass
             continue
         when = datetime.fromtimestamp(partial.stat().st_mtime)
         kept = target.with_name(f"{target.stem}.recovered-{when:%Y%m%d-%H%M%S}{target.suffix}")
@@ -182,15 +195,6 @@ def recover_partials(target: Path) -> None:
         os.replace(partial, kept)
         log.warning("an earlier run recording to %s was killed: its %d frames are kept in %s", target.name,
                     frames, kept)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    if removed:
+        log.warning("removed %d unfinished file(s) of %s left by killed runs, with nothing playable in them: %s",
+                    len(removed), target.name, ", ".join(removed))
