@@ -144,6 +144,7 @@ def cmd_render(args):
     if args.measure:
         from live.dream.quality import format_figures
         print(format_figures(result["picture"]))
+    return 3 if result["damaged"] else 0  # written, but only up to the damage: a script must be able to tell
 
 
 def cmd_bench(args):

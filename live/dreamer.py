@@ -19,11 +19,11 @@ from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Objective, parse_objective
 from live.dream.zoo import NetworkSpec, build_network, get_spec
 from live.control.scenes import objective_of
+from live.control.state import MAX_ADDED_PRESETS  # the show's presets and the dreamer's objectives: one cap
 from live.errors import UserError
 from live.engine import check_dream_size, load_guide, pick_device
 
 log = logging.getLogger("live-dream")
-MAX_ADDED_PRESETS = 32  # objectives added by controls at run time that are kept (the settings' are always kept)
 
 
 class Dreamer:

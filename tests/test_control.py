@@ -122,7 +122,8 @@ class Show:
 
     def post(self, body: bytes, token: str | None = None) -> tuple[int, dict]:
         request = urllib.request.Request(self.url("/action"), data=body, method="POST",
-                                         headers={"Authorization": f"Bearer {token}"} if token else {})
+                                         headers={"Content-Type": "application/json",
+                                                  **({"Authorization": f"Bearer {token}"} if token else {})})
         try:
             with urllib.request.urlopen(request, timeout=5) as reply:
                 return reply.status, json.load(reply)

@@ -138,7 +138,8 @@ def test_installation_mode_writes_nothing_and_listens_only_on_loopback(tmp_path)
             except OSError:
                 time.sleep(0.3)
         request = urllib.request.Request(f"http://127.0.0.1:{http}/action", method="POST",
-                                         data=b'{"action": "snapshot"}')
+                                         data=b'{"action": "snapshot"}',
+                                         headers={"Content-Type": "application/json"})
         assert urllib.request.urlopen(request, timeout=5).status == 202
         addresses = listening_addresses(show.pid)
         assert len(addresses) >= 2, addresses  # the HTTP and OSC listeners are there ...

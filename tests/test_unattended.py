@@ -276,7 +276,7 @@ def test_now_reads_the_hours_from_a_given_moment(tmp_path):
 
 def http(port, path, body=None):
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
-                                     method="POST" if body else "GET")
+                                     method="POST" if body else "GET", headers={"Content-Type": "application/json"})
     return json.load(urllib.request.urlopen(request, timeout=5)) if not body else urllib.request.urlopen(request, timeout=5)
 
 

@@ -11,8 +11,8 @@ from live.control.scenes import Scene, objective_of, parse_scene
 
 MAX_STRENGTH, MIN_STRENGTH = 8.0, 0.05
 MIN_BPM, MAX_BPM = 20.0, 300.0
-TAPS_KEPT, TAP_GAP_S = 4, 2.0
-MAX_ADDED_PRESETS = 32  # presets added by controls (new objectives) that are kept; the settings' always are  # tap tempo: the last taps no more than this far apart
+TAPS_KEPT, TAP_GAP_S = 4, 2.0  # tap tempo: the last taps no more than this far apart
+MAX_ADDED_PRESETS = 32  # presets added by controls (new objectives) that are kept; the settings' always are
 
 
 @dataclass(frozen=True)
