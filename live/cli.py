@@ -126,7 +126,7 @@ def cmd_run(args):
         _tracebacks_in_the_log()
     now = None
     if args.now:
-        from live.schedule import parse_now
+        from live.control.schedule import parse_now
         now = parse_now(args.now)
     summary = run_live(config, RunOptions(seconds=args.seconds, frames=args.frames, fast=args.fast,
                                           measure=args.measure, stats_json=args.stats_json, now=now))
@@ -148,10 +148,10 @@ def cmd_render(args):
 
 
 def cmd_bench(args):
-    from live.bench import SIZES, run_bench
+    from live.proving.bench import SIZES, run_bench
     args.set = list(args.set) + size_overrides(args.size)
-    if args.gpu_report:  # one bounded run of what only a CUDA GPU can tell (live/gpu_report.py)
-        from live.gpu_report import run_gpu_report
+    if args.gpu_report:  # one bounded run of what only a CUDA GPU can tell (live/proving/gpu_report.py)
+        from live.proving.gpu_report import run_gpu_report
         return run_gpu_report(config_from_args(args, RUN_FLAGS), args.gpu_report)
     sizes = SIZES
     if args.sizes:
@@ -163,7 +163,7 @@ def cmd_bench(args):
 
 
 def cmd_soak(args):
-    from live.soak import run_soak
+    from live.proving.soak import run_soak
     _tracebacks_in_the_log()
     args.set = list(args.set) + size_overrides(args.size)
     if getattr(args, "capture.source") is None:
@@ -173,7 +173,7 @@ def cmd_soak(args):
 
 
 def cmd_service(args):
-    from live.service import UNIT_NAME, install_unit, user_unit
+    from live.show.service import UNIT_NAME, install_unit, user_unit
     config = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else None)
     if config and not Path(config).is_file():
         from live.errors import UserError
@@ -196,7 +196,7 @@ def cmd_service(args):
 
 
 def _install_launch_agent(args, config) -> int:
-    from live.service import AGENT_LABEL, install_launch_agent, launch_agent
+    from live.show.service import AGENT_LABEL, install_launch_agent, launch_agent
     log_dir = Path.home() / "Library" / "Logs" / "live-dream"
     plist = launch_agent(config, str(Path.cwd()), log_dir)
     if args.print:
@@ -374,7 +374,7 @@ def _setup_logging() -> None:
 def _log_to_file(path: str) -> None:
     """Everything logged, with time and full tracebacks of failures: after weeks unattended, the file
     says what happened."""
-    from live.files import check_output
+    from live.core.files import check_output
     check_output(path, "log to")
     # rotated at 10 MB, five kept: months unattended cannot fill the disk
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")

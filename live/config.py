@@ -29,6 +29,12 @@ def setting(default, rule=None):
 
 
 MAX_PRESETS = 64  # presets in the settings: each is prepared at start (10,000 took 15 minutes and 2 GB)
+MAX_ADDED_PRESETS = 32  # presets added by controls (new objectives) that are kept; the settings' always are
+
+
+def objective_of(preset: str) -> str:
+    """The objective of a preset (a scene's text: "objective | strength=2 mix=0.8")."""
+    return preset.partition("|")[0].strip()
 
 @dataclass(frozen=True)
 class NetworkConfig:

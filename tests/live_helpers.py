@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from live.imageio import read_image
+from live.core.imageio import read_image
 from conftest import MEDIA
 
 

@@ -21,8 +21,8 @@ FORBIDDEN = {
               "live.offline", "live.sources"],
     "backends": ["pygame", "av", "live.show", "live.outputs", "live.control", "live.offline"],
     "outputs": ["torch", "torchvision", "onnxruntime", "live.dream", "live.backends", "live.show",
-                "live.engine"],
-    "control": ["torch", "torchvision", "cv2", "pygame", "av", "numpy", "live.dream", "live.backends",
+                "live.backends.engine"],
+    "control": ["torch", "torchvision", "cv2", "pygame", "av", "live.dream", "live.backends",
                 "live.show", "live.outputs"],
     "offline": ["pygame", "live.show", "live.outputs.window", "live.control"],
 }

@@ -307,7 +307,7 @@ def test_a_bad_scene_is_one_line_at_start(tmp_path):
 # ---------------------------------------------------------------- audio
 
 def test_the_band_follower_hears_its_band_with_attack_and_release():
-    from live.audio import BandFollower
+    from live.control.audio import BandFollower
     rate, block = 48000, 1024
     t = np.arange(rate * 2) / rate
     kick, hats = np.sin(2 * np.pi * 60 * t), np.sin(2 * np.pi * 5000 * t)  # a bass tone, a high tone
@@ -374,7 +374,7 @@ def test_a_scene_sets_how_the_dream_carries_over_time(lite0, lite0_model):
     import torch
     from live.config import DreamSettings, TemporalSettings
     from live.control.scenes import parse_scene
-    from live.dreamer import Dreamer
+    from live.backends.dreamer import Dreamer
     from live.show.slots import Frame, LatestSlot
     from live.show.worker import DreamWorker
     assert parse_scene("block5 | still_carry=0.99 strength=2").temporal == (("still_carry", 0.99),)

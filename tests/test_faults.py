@@ -290,7 +290,7 @@ def test_a_frame_that_makes_the_step_raise_is_skipped_and_the_show_goes_on(lite0
     from live.config import TemporalSettings
     from live.control.bus import ControlBus
     from live.control.state import ShowState
-    from live.dreamer import Dreamer
+    from live.backends.dreamer import Dreamer
     from live.show.worker import DreamWorker
     dreamer = Dreamer(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), __import__("torch").device("cpu"))
     inbox, outbox = LatestSlot(), LatestSlot()

@@ -28,7 +28,7 @@ from live.dream.featurenet import FeatureNet
 from live.dream.objectives import parse_objective
 from live.dream.step import ascend
 from live.errors import UserError
-from live.faults import FaultPlan
+from live.proving.faults import FaultPlan
 from live.show.pipeline import RunOptions, run_live
 
 FP16_MAX, FP16_SMALLEST = 65504.0, 2.0 ** -24

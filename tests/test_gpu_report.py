@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from live.gpu_report import NO_GPU, SECTIONS
+from live.proving.gpu_report import NO_GPU, SECTIONS
 
 GPU_SECTIONS = [s.name for s in SECTIONS if s.needs_cuda]
 

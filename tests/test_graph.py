@@ -16,7 +16,7 @@ from live.backends.onnx_backend import OnnxBackend
 from live.config import DreamSettings
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import parse_objective
-from live.files import models_dir
+from live.core.files import models_dir
 
 torch.manual_seed(0)
 W_POINTWISE = torch.randn(8, 3, 1, 1, dtype=torch.float64)

@@ -20,8 +20,8 @@ import pytest
 
 from live.dream.objectives import parse_objective
 from live.errors import UserError
-from live.files import read_json_dict
-from live.schedule import OpeningHours
+from live.core.files import read_json_dict
+from live.control.schedule import OpeningHours
 from test_control import Show
 
 HUGE = 10 ** 400

@@ -23,7 +23,7 @@ from live.show.slots import Frame, LatestSlot
 from live.sources import DemoSource, open_source
 from live.config import TemporalSettings
 from live.dream.temporal import TemporalDreamer
-from live.dreamer import Dreamer
+from live.backends.dreamer import Dreamer
 from live_helpers import cli_cases, moving_cat_frames, read_video, scaled, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +195,7 @@ def test_a_source_that_fails_mid_run_ends_the_run_with_a_clear_message(tmp_path)
     the show runs ends it, with the reason, and keeps the recording."""
     folder = tmp_path / "frames"
     folder.mkdir()
-    from live.imageio import write_image
+    from live.core.imageio import write_image
     for i, name in enumerate(["astronaut", "chelsea", "coffee"]):
         write_image(folder / f"{i}.png", scaled(name, (160, 120)))
     out = tmp_path / "out.mp4"
@@ -273,7 +273,7 @@ def test_window_keys_change_the_dream_take_snapshots_and_quit(tmp_path, monkeypa
     assert summary["strength"] == 1.25 and summary["steps"] == 2 and summary["frozen"]
     snaps = list((tmp_path / "snaps").glob("dream-*.png"))
     assert len(snaps) == 1
-    from live.imageio import read_image
+    from live.core.imageio import read_image
     assert read_image(snaps[0]).shape == (240, 320, 3)  # the composite, as shown in the 320x240 window
     assert seen_hud and seen_hud[0] < 120  # the HUD's dark panel covers the top-left corner
 

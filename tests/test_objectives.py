@@ -6,7 +6,7 @@ import torch
 
 from live.config import DreamSettings
 from live.dream.step import deepdream
-from live.engine import load_guide
+from live.backends.engine import load_guide
 from live.errors import UserError
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Channels, ClassLogit, Guide, LayerEnergy, parse_objective

@@ -12,7 +12,7 @@ from live.config import DreamSettings, TemporalSettings
 from live.dream.composite import compose, framed_camera
 from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
-from live.dreamer import Dreamer
+from live.backends.dreamer import Dreamer
 from live_helpers import cli_cases, moving_cat_frames, scaled, write_video
 
 

@@ -80,7 +80,7 @@ def test_memory_and_open_files_come_from_psutil():
 
 
 def test_the_macos_launch_agent_restarts_the_show(tmp_path):
-    from live.service import AGENT_LABEL, install_launch_agent, launch_agent
+    from live.show.service import AGENT_LABEL, install_launch_agent, launch_agent
     config = tmp_path / "show.toml"
     config.write_text("")
     path = install_launch_agent(launch_agent(str(config), str(tmp_path), tmp_path / "logs"), home=tmp_path)

@@ -17,7 +17,7 @@ from live.backends.choice import PipelineTrial, choose_backend
 from live.backends.onnx_backend import OnnxBackend
 from live.backends.openvino_backend import OpenVinoBackend
 from live.backends.torch_backend import EagerBaseline, TorchBackend
-from live.files import models_dir
+from live.core.files import models_dir
 from live.config import DreamSettings
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import parse_objective
@@ -26,7 +26,7 @@ from live.config import TemporalSettings
 from live.show.tuner import Setting, Tuner, ladder
 from live.control.bus import ControlBus
 from live.control.state import ShowState
-from live.dreamer import Dreamer
+from live.backends.dreamer import Dreamer
 from live.show.worker import DreamWorker
 from live_helpers import scaled
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from live.config import SECTIONS, Config, load_config
 from live.errors import UserError
-from live.imageio import read_image, write_image
+from live.core.imageio import read_image, write_image
 from conftest import MEDIA
 from live_helpers import cli_cases
 

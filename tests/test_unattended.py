@@ -20,8 +20,8 @@ import pytest
 
 from live.config import load_config
 from live.errors import UserError
-from live.faults import FaultPlan
-from live.schedule import OpeningHours
+from live.proving.faults import FaultPlan
+from live.control.schedule import OpeningHours
 from live.show.pipeline import RunOptions, run_live
 from live_helpers import scaled, write_video
 

@@ -28,7 +28,7 @@ def ndi_env(tmp_path):
 
 LOOPBACK = """
 import sys, time, numpy as np
-from live.ndi import NdiSender, NdiSource
+from live.outputs.ndi import NdiSender, NdiSource
 from live_helpers import scaled
 photo = scaled("astronaut", (320, 240))
 sender = NdiSender("live-dream-loopback", (320, 240), 30.0)
@@ -57,7 +57,7 @@ def test_a_picture_sent_over_ndi_comes_back(ndi_env):
 
 RECEIVE = """
 import sys, numpy as np
-from live.ndi import NdiSource
+from live.sources.ndi import NdiSource
 source = NdiSource("live-dream-show", wait=60)
 frames = [source.read() for _ in range(20)]
 print(frames[-1].shape, float(frames[-1].mean()))

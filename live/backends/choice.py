@@ -20,9 +20,9 @@ from live.backends.onnx_backend import OnnxBackend
 from live.backends.torch_backend import TorchBackend
 from live.config import DreamSettings
 from live.errors import UserError
-from live.files import models_dir, read_json_dict, write_json
-from live.imageio import read_image
-from live.stopping import raise_if_stopping
+from live.core.files import models_dir, read_json_dict, write_json
+from live.core.imageio import read_image
+from live.core.stopping import raise_if_stopping
 
 log = logging.getLogger("live-dream")
 MIN_AGREEMENT = 0.98  # cosine of a backend's step to the fp32 step, below which auto leaves it out

@@ -18,7 +18,7 @@ import torch
 
 from live.backends.onnx_export import ExportedStepBackend
 from live.config import DreamSettings
-from live.files import models_dir
+from live.core.files import models_dir
 
 log = logging.getLogger("live-dream")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch.fx.experimental.optimization import fuse
 
 from live.config import DreamSettings
-from live.files import atomic_output, models_dir
+from live.core.files import atomic_output, models_dir
 from live.dream.step import ascend
-from live.stopping import raise_if_stopping
+from live.core.stopping import raise_if_stopping
 
 log = logging.getLogger("live-dream")
 aten = torch.ops.aten

@@ -15,7 +15,7 @@ from pathlib import Path
 from live.control.actions import ADDRESSES, Action
 from live.control.bus import ControlBus
 from live.errors import UserError, require_extra
-from live.files import read_json_dict, write_json
+from live.core.files import read_json_dict, write_json
 
 log = logging.getLogger("live-dream")
 INSTALL = "MIDI needs the midi extra: pip install -e '.[midi]' (mido and python-rtmidi)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from live.config import objective_of  # noqa: F401 (the scenes' syntax, read where presets are)
 from live.errors import UserError
 
 NUMBERS = {"strength": (0.05, 8.0), "mix": (0.0, 1.0), "steps": (0.0, 64.0)}
@@ -50,7 +51,3 @@ def parse_scene(text: str) -> Scene:
     if not objective.strip():
         raise UserError(f"preset '{text}' has no objective before '|'; e.g. 'block9 | strength=1.5'")
     return Scene(objective.strip(), **values, temporal=tuple(temporal))
-
-
-def objective_of(text: str) -> str:
-    return text.partition("|")[0].strip()

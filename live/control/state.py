@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass, replace
 
 from live.control.actions import Action
-from live.control.scenes import Scene, objective_of, parse_scene
+from live.config import MAX_ADDED_PRESETS, objective_of
+from live.control.scenes import Scene, parse_scene
 
 MAX_STRENGTH, MIN_STRENGTH = 8.0, 0.05
 MIN_BPM, MAX_BPM = 20.0, 300.0
 TAPS_KEPT, TAP_GAP_S = 4, 2.0  # tap tempo: the last taps no more than this far apart
-MAX_ADDED_PRESETS = 32  # presets added by controls (new objectives) that are kept; the settings' always are
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,6 @@
 optical flow. Tensors and arrays in, tensors and arrays out.
 
 May import: torch, torchvision, numpy, OpenCV's image functions (cv2, no GUI), live.config, live.errors,
-live.profiling. Never: threads, pygame, PyAV, the show, the outputs or the backends — and it chooses no
+live.core.profiling. Never: threads, pygame, PyAV, the show, the outputs or the backends — and it chooses no
 device (the caller moves networks where they run). The one file it touches is the weights cache (zoo).
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from live.imageio import crop_to_aspect, fit_cover
+from live.core.imageio import crop_to_aspect, fit_cover
 
 COMPOSITES = ("residual", "upscale")
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from live.config import TemporalSettings
 from live.dream.flow import FlowEstimator, warp
-from live.profiling import NO_PROFILE, Profile
+from live.core.profiling import NO_PROFILE, Profile
 
 
 CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)  # cv2.transform matrix: the mean of R, G and B

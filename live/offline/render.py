@@ -26,11 +26,11 @@ from live.config import Config
 from live.dream.composite import add_residual
 from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
-from live.dreamer import build_dreamer, objectives_of, presets_for
+from live.backends.dreamer import build_dreamer, objectives_of, presets_for
 from live.errors import UserError
-from live.files import OutputLock, atomic_output, check_output
+from live.core.files import OutputLock, atomic_output, check_output
 from live.outputs.recorder import RECORD_SUFFIXES, recover_partials
-from live.stopping import StopSignals
+from live.core.stopping import StopSignals
 
 log = logging.getLogger("live-dream")
 AUDIO_COPIED = {"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"}  # codecs MP4 holds as they are

@@ -6,9 +6,9 @@ from tqdm import tqdm
 
 from live.config import Config
 from live.dream.step import count_steps, deepdream
-from live.engine import load_engine
+from live.backends.engine import load_engine
 from live.errors import UserError
-from live.imageio import check_writable, read_image, to_rgb, to_tensor, write_image
+from live.core.imageio import check_writable, read_image, to_rgb, to_tensor, write_image
 
 
 def dream_still(input_path, output_path, config: Config, progress: bool = True) -> None:

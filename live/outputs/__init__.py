@@ -1,10 +1,10 @@
 """Where dreamed frames go: the window, the recording, snapshots, NDI, a virtual camera, Spout, Syphon.
 
-May import: numpy, OpenCV (resizing), pygame, PyAV, live.config, live.errors, live.files, live.imageio,
+May import: numpy, OpenCV (resizing), pygame, PyAV, live.config, live.errors, live.core.files, live.core.imageio,
 live.control. Never: torch, the dream maths or the backends — an output takes uint8 RGB frames.
 """
 
-from live.ndi import NdiSender
+from live.outputs.ndi import NdiSender
 from live.outputs.recorder import VideoRecorder
 from live.outputs.texture_share import SpoutOutput, SyphonOutput
 from live.outputs.virtualcam import VirtualCamera

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from live.files import OutputLock, check_output, give_usual_permissions, partial_path, stale_partials
-from live.imageio import fit_cover
+from live.core.files import OutputLock, check_output, give_usual_permissions, partial_path, stale_partials
+from live.core.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 RECORD_SUFFIXES = {".mp4", ".m4v", ".mov"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from live.errors import UserError
-from live.imageio import write_image
+from live.core.imageio import write_image
 
 
 def write_snapshot(folder: str, rgb: np.ndarray) -> Path:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from live.errors import UserError, require_extra
-from live.imageio import fit_cover
+from live.core.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 

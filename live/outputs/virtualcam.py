@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from live.errors import UserError, require_extra
-from live.imageio import fit_cover
+from live.core.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 INSTALL = "the virtual camera needs the virtualcam extra: pip install -e '.[virtualcam]' (pyvirtualcam, GPL-2.0)"

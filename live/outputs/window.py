@@ -18,7 +18,7 @@ from live.errors import UserError
 from live.control.actions import Action
 from live.control.keys import HELP, KEYS
 from live.control.state import Status
-from live.imageio import fit_cover
+from live.core.imageio import fit_cover
 
 def screen_available() -> bool:
     """Is there a screen to open a window on? (An explicit SDL driver counts: tests use 'dummy'.)"""

@@ -15,7 +15,7 @@ import math
 import cv2
 import numpy as np
 
-from live.control.scenes import objective_of
+from live.config import objective_of
 from live.control.state import ShowState
 
 MOTION_SIZE = (64, 48)

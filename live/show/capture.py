@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from live.profiling import NO_PROFILE, Profile
+from live.core.profiling import NO_PROFILE, Profile
 from live.show.slots import Frame, LatestSlot
 
 log = logging.getLogger("live-dream")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from live.control.actions import Action
 from live.control.bus import ControlBus
-from live.control.scenes import objective_of
+from live.config import objective_of
 from live.control.state import ShowState
-from live.files import read_json_dict, write_json
+from live.core.files import read_json_dict, write_json
 
 log = logging.getLogger("live-dream")
 SAVE_EVERY_S = 1.0

@@ -22,7 +22,7 @@ from live.control.actions import Action
 from live.control import beat
 from live.control.bus import ControlBus
 from live.control.state import ShowState, Status, blended, with_scene
-from live.audio import AudioInput
+from live.control.audio import AudioInput
 from live.control.link import LinkClock
 from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput, OscStatus
@@ -30,24 +30,24 @@ from live.control.web import WebControl, check_binding
 from live.dream.composite import compose, dimmed, faded_into, framed_camera
 from live.dream.quality import PictureMeter, format_figures
 from live.errors import UserError
-from live.files import check_output, write_json
+from live.core.files import check_output, write_json
 from live.outputs import OUTPUTS, wanted_outputs
 from live.outputs.snapshots import write_snapshot
 from live.outputs.window import screen_available
-from live.profiling import Profile
-from live.schedule import OpeningHours, ShowClock
-from live.service import SystemdNotifier
+from live.core.profiling import Profile
+from live.control.schedule import OpeningHours, ShowClock
+from live.show.service import SystemdNotifier
 from live.show.capture import CaptureThread
 from live.control.scenes import parse_scene
-from live.dreamer import build_dreamer, presets_for
+from live.backends.dreamer import build_dreamer, presets_for
 from live.show.memory import ShowMemory
-from live.show.resilient import ResilientSource
+from live.sources.resilient import ResilientSource
 from live.show.slots import LatestSlot
 from live.show.stats import RunStats, format_summary
 from live.show.tuner import Setting, Tuner, ladder
 from live.show.worker import DreamWorker
 from live.sources import RECONNECT_SECONDS, CameraSource, open_source
-from live.stopping import StopSignals, stop_requested
+from live.core.stopping import StopSignals, stop_requested
 
 log = logging.getLogger("live-dream")
 # Each torch op and OpenCV call releases the GIL and must then win it back; with Python's default 5 ms

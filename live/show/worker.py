@@ -21,9 +21,9 @@ from live.control.actions import Action
 from live.control.bus import ControlBus
 from live.control.state import ShowState, blended
 from live.dream.temporal import TemporalDreamer
-from live.imageio import fit_cover
-from live.profiling import NO_PROFILE, Profile
-from live.dreamer import Dreamer
+from live.core.imageio import fit_cover
+from live.core.profiling import NO_PROFILE, Profile
+from live.backends.dreamer import Dreamer
 from live.show.attract import AttractLoop, MotionWatch
 from live.show.crossfade import Crossfade
 from live.show.slots import Frame, LatestSlot

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from live.errors import UserError
-from live.files import atomic_output
+from live.core.files import atomic_output
 
 log = logging.getLogger("live-dream")
 UNIT_NAME = "live-dream.service"

@@ -135,7 +135,7 @@ class Context:
     @cached_property
     def texts(self) -> list[str]:
         """The objectives of the configured presets, each once (the show prepares exactly these)."""
-        from live.dreamer import objectives_of, presets_for
+        from live.backends.dreamer import objectives_of, presets_for
         return objectives_of(presets_for(self.config))
 
     @property
@@ -146,8 +146,8 @@ class Context:
         if device not in self._dreamers:
             import torch
             from live.dream.zoo import build_network
-            from live.dreamer import Dreamer
-            from live.engine import load_guide
+            from live.backends.dreamer import Dreamer
+            from live.backends.engine import load_guide
             network = self.config.network
             guide = load_guide(network.guide) if network.guide else None
             where = torch.device(device)
@@ -171,7 +171,7 @@ class Context:
     def photo(self, size: tuple[int, int]) -> np.ndarray:
         """A real photo (gradients of noise tell little about precision), HxWx3 float32 in [0, 1]."""
         if size not in self._photos:
-            from live.imageio import fit_cover, read_image
+            from live.core.imageio import fit_cover, read_image
             from live.sources import MEDIA
             self._photos[size] = fit_cover(read_image(MEDIA / "chelsea.png"), size).astype(np.float32) / 255
         return self._photos[size]
@@ -192,7 +192,7 @@ def versions(ctx: Context, out: dict, deadline: Deadline) -> None:
     import onnxruntime as ort
     import torch
     from live.backends.openvino_backend import import_openvino
-    from live.bench import cpu_name
+    from live.proving.bench import cpu_name
     out.update(device="cuda" if ctx.has_cuda else "cpu", python=platform.python_version(), torch=torch.__version__,
                torch_cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), onnxruntime=ort.__version__,
                onnxruntime_providers=ort.get_available_providers(), openvino=version_of(import_openvino),
@@ -352,7 +352,7 @@ def memory(ctx: Context, out: dict, deadline: Deadline) -> None:
     """Peak memory of a captured step per size (against the estimate the start-up check uses), then the
     out-of-memory path the dream worker relies on: the error type it catches, memory given back after."""
     import torch
-    from live.engine import BYTES_PER_DREAM_PIXEL
+    from live.backends.engine import BYTES_PER_DREAM_PIXEL
     from live.backends.devices import is_out_of_memory  # the test the dream worker applies, wherever it lives
     text, rows = ctx.texts[0], out.setdefault("graphs", [])
     for w, h in MEMORY_SIZES:
@@ -720,7 +720,7 @@ def snapshot(out: dict) -> dict:
 
 
 def report_paths(file: str) -> tuple[Path, Path]:
-    from live.files import check_output
+    from live.core.files import check_output
     path = check_output(file, "write the GPU report to")
     summary = path.with_suffix(".md")
     return path, summary if summary != path else path.with_name(path.name + ".md")
@@ -729,7 +729,7 @@ def report_paths(file: str) -> tuple[Path, Path]:
 def run_gpu_report(config, file: str) -> int:
     """Write the report to `file` (JSON) and `file`.md; print the summary. Exit status 0 when no section
     failed or ran out of time, 1 otherwise (the report is written either way)."""
-    from live.files import write_json
+    from live.core.files import write_json
     json_path, md_path = report_paths(file)
     workdir = Path(tempfile.mkdtemp(prefix="live-dream-gpu-report-"))
     # Exports and TensorRT engines go to a fresh models folder: an engine "build" must not be a reload
@@ -777,7 +777,7 @@ def run_gpu_report(config, file: str) -> int:
 
 
 def write_report(report: dict, started: float, json_path: Path, md_path: Path, write_json: Callable) -> None:
-    from live.files import atomic_output
+    from live.core.files import atomic_output
     report["total_seconds"] = round(time.monotonic() - started, 1)
     write_json(json_path, report)
     with atomic_output(md_path) as tmp:

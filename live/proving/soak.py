@@ -2,7 +2,7 @@
 minute the frame rate, the memory held and the open file handles, and for every fault whether the show
 recovered and how long it took. Memory must stay flat: a leak of a few MB an hour is months of trouble.
 
-Each minute (a cycle of `cycle` seconds) the same faults come in turn (see live/faults.py): the camera
+Each minute (a cycle of `cycle` seconds) the same faults come in turn (see live/proving/faults.py): the camera
 stops, freezes, returns garbage, changes size; a dream step raises; a step returns NaN. A fault counts
 as recovered at the first frame shown afterwards that was dreamed from a camera frame captured after the
 fault ended, with the source back and the dream step working again.
@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, replace
 
 from live.config import Config
-from live.faults import FaultPlan
-from live.files import write_json
+from live.proving.faults import FaultPlan
+from live.core.files import write_json
 from live.show.pipeline import RunOptions, run_live
 from live.show.stats import memory_mb, open_files
 

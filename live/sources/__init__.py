@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 
 from live.errors import UserError
-from live.imageio import read_image
+from live.core.imageio import read_image
 
 log = logging.getLogger("live-dream")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # camera probes would print warnings
-MEDIA = Path(__file__).resolve().parent / "media"
+MEDIA = Path(__file__).resolve().parent.parent / "media"
 RECONNECT_SECONDS = 30
 BAD_FRAMES_IN_A_ROW = 300  # a camera that reports success but delivers nothing for ~10 s has failed
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -297,7 +297,7 @@ def open_source(spec: str, *, width: int, height: int, fps: int, fast: bool = Fa
     if spec == "demo":
         return DemoSource(width, height, fps)
     if spec.startswith("ndi:"):
-        from live.ndi import NdiSource
+        from live.sources.ndi import NdiSource
         return NdiSource(spec.removeprefix("ndi:"), fps)
     if spec.startswith("camera:") or spec.isdigit():
         return CameraSource(spec.removeprefix("camera:"), width, height, fps, reconnect_seconds)

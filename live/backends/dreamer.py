@@ -14,14 +14,12 @@ from tqdm import tqdm
 
 from live.backends.choice import choose_backend
 from live.backends.torch_backend import TorchBackend
-from live.config import Config, DreamSettings
+from live.config import MAX_ADDED_PRESETS, Config, DreamSettings, objective_of
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Objective, parse_objective
 from live.dream.zoo import NetworkSpec, build_network, get_spec
-from live.control.scenes import objective_of
-from live.control.state import MAX_ADDED_PRESETS  # the show's presets and the dreamer's objectives: one cap
 from live.errors import UserError
-from live.engine import check_dream_size, load_guide, pick_device
+from live.backends.engine import check_dream_size, load_guide, pick_device
 
 log = logging.getLogger("live-dream")
 

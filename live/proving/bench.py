@@ -21,11 +21,11 @@ from live.backends.choice import p95
 from live.backends.onnx_backend import OnnxBackend
 from live.backends.torch_backend import EagerBaseline, TorchBackend
 from live.config import Config
-from live.engine import pick_device
+from live.backends.engine import pick_device
 from live.dream.featurenet import load_feature_net
 from live.dream.objectives import parse_objective
 from live.show.pipeline import RunOptions, run_live
-from live.files import write_json
+from live.core.files import write_json
 from live.dream.zoo import get_spec
 
 log = logging.getLogger("live-dream")
