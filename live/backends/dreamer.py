@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from live.backends.choice import choose_backend
+from live.core.progress import progress
 from live.backends.torch_backend import TorchBackend
 from live.config import MAX_ADDED_PRESETS, Config, DreamSettings, objective_of
 from live.dream.featurenet import FeatureNet
@@ -108,7 +108,7 @@ class Dreamer:
     def prepare(self, size: tuple[int, int], steps: int) -> None:
         """Build every preset's backend at the start size (exports and measurements happen here, with a
         progress bar); from then on a size met mid-run never pauses the picture."""
-        for i in tqdm(range(len(self.objectives)), desc="preparing presets", unit="preset", leave=False):
+        for i in progress(range(len(self.objectives)), desc="preparing presets", unit="preset", leave=False):
             self.run(np.zeros((size[1], size[0], 3), np.float32), i, max(1, steps), 0.0)
         self.live = True
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from live.config import Config
 from live.dream.composite import add_residual
@@ -29,6 +28,7 @@ from live.dream.temporal import TemporalDreamer
 from live.backends.dreamer import build_dreamer, objectives_of, presets_for
 from live.errors import UserError
 from live.core.files import OutputLock, atomic_output, check_output
+from live.core.progress import progress as progress_bar
 from live.outputs.recorder import RECORD_SUFFIXES, recover_partials
 from live.core.stopping import StopSignals
 
@@ -142,7 +142,7 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
                          else out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000))
         total = video_in.frames or None
         frames, first_pts, last, damage = 0, None, None, {}
-        bar = tqdm(total=total, desc=f"rendering {source.name}", unit="frame", disable=not progress)
+        bar = progress_bar(total=total, desc=f"rendering {source.name}", unit="frame", disable=not progress)
         with bar:
             for packet, decoded in _input(container, video_in, audio_in, not copy_audio, damage):
                 if packet is not None and packet.stream is audio_in:

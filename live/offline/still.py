@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import torch
-from tqdm import tqdm
 
 from live.config import Config
 from live.dream.step import count_steps, deepdream
 from live.backends.engine import load_engine
 from live.errors import UserError
+from live.core.progress import progress as progress_bar
 from live.core.imageio import check_writable, read_image, to_rgb, to_tensor, write_image
 
 
@@ -17,7 +17,7 @@ def dream_still(input_path, output_path, config: Config, progress: bool = True) 
     engine = load_engine(config.network)
     image = to_tensor(rgb, engine.device)
     total = count_steps(*image.shape[-2:], config.dream)
-    with tqdm(total=total, desc=f"dreaming {engine.objective}", unit="step", disable=not progress) as bar:
+    with progress_bar(total=total, desc=f"dreaming {engine.objective}", unit="step", disable=not progress) as bar:
         result = deepdream(engine.net, engine.objective, image, config.dream, on_step=bar.update)
     if not torch.isfinite(result).all():
         raise UserError(f"the dream of {input_path} went numerically wrong (NaN); nothing was written. "
