@@ -1,4 +1,5 @@
-"""The layout's promises: what each part may import, the outputs' contract, the control bus."""
+"""The layout's promises: what each part may import, and the control bus (the registries' contracts:
+tests/test_contracts.py)."""
 from __future__ import annotations
 
 import ast
@@ -70,40 +71,6 @@ def test_every_settings_rule_belongs_to_a_field_that_exists():
     for section, f in ruled:
         check, allowed = f.metadata["rule"]
         assert check(getattr(getattr(load_config(), section), f.name)), f"default of {section}.{f.name}"
-
-
-# ---------------------------------------------------------------- outputs
-
-def make_output(name, tmp_path, monkeypatch):
-    from live.config import load_config
-    from live.outputs import OUTPUTS
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    config = load_config(None, {"display.fullscreen": False, "display.window_width": 160,
-                                "display.window_height": 120, "record.path": str(tmp_path / "out.mp4"),
-                                "record.width": 160, "record.height": 120})
-    return OUTPUTS[name](config, False, ())
-
-
-@pytest.mark.parametrize("name", ["window", "recorder"])
-def test_every_output_opens_takes_frames_and_closes_exactly_once(name, tmp_path, monkeypatch):
-    from live_helpers import read_video, scaled
-    output = make_output(name, tmp_path, monkeypatch)
-    assert output.name == name and output.error is None
-    output.open()
-    status = Status(30.0, 50.0, 30.0, (160, 120), ShowState(presets=("block9", "block11")), "lite0", "block9", "torch-cpu-fp32")
-    frames = [scaled(photo, (160, 120)) for photo in ("chelsea", "coffee", "astronaut")]
-    for frame in frames:
-        output.send(frame, status)
-    assert output.error is None
-    first = output.close()
-    second = output.close()  # a second close (shutdown paths overlap) changes nothing
-    if name == "recorder":
-        assert first == second == tmp_path / "out.mp4"
-        assert len(read_video(first)) == 3
-    else:
-        import pygame
-        assert first is None and not pygame.display.get_init()
-    assert sorted(p.name for p in tmp_path.iterdir()) == (["out.mp4"] if name == "recorder" else [])
 
 
 # ---------------------------------------------------------------- the control bus

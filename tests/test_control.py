@@ -375,12 +375,13 @@ def test_a_scene_sets_how_the_dream_carries_over_time(lite0, lite0_model):
     from live.config import DreamSettings, TemporalSettings
     from live.control.scenes import parse_scene
     from live.backends.dreamer import Dreamer
+    from live.backends.engine import Network
     from live.show.slots import Frame, LatestSlot
     from live.show.worker import DreamWorker
     assert parse_scene("block5 | still_carry=0.99 strength=2").temporal == (("still_carry", 0.99),)
     with pytest.raises(Exception, match="settled_pace must be a number from 0.01 to 1"):
         parse_scene("block5 | settled_pace=0")
-    dreamer = Dreamer(lite0, lite0_model, ["block9", "block5"], DreamSettings(step_size=0.03), torch.device("cpu"))
+    dreamer = Dreamer(Network(lite0, lite0_model, torch.device("cpu"), None), ["block9", "block5"], DreamSettings(step_size=0.03))
     bus = ControlBus(ShowState(presets=("block9 | shown_smoothing=0.5", "block5 | still_carry=0.5")))
     inbox, outbox = LatestSlot(), LatestSlot()
     worker = DreamWorker(dreamer, TemporalSettings(), (96, 64), inbox, outbox, bus)

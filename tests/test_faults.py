@@ -291,8 +291,9 @@ def test_a_frame_that_makes_the_step_raise_is_skipped_and_the_show_goes_on(lite0
     from live.control.bus import ControlBus
     from live.control.state import ShowState
     from live.backends.dreamer import Dreamer
+    from live.backends.engine import Network
     from live.show.worker import DreamWorker
-    dreamer = Dreamer(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), __import__("torch").device("cpu"))
+    dreamer = Dreamer(Network(lite0, lite0_model, __import__("torch").device("cpu"), None), ["block9"], DreamSettings(step_size=0.03))
     inbox, outbox = LatestSlot(), LatestSlot()
     worker = DreamWorker(dreamer, TemporalSettings(), (96, 64), inbox, outbox, ControlBus(ShowState())).start()
     good = scaled("chelsea", (160, 120))
@@ -319,7 +320,7 @@ def test_a_frame_that_makes_the_step_raise_is_skipped_and_the_show_goes_on(lite0
 def test_camera_frames_of_any_shape_become_rgb_or_are_skipped():
     """What cv2.VideoCapture.read can return with ok=True (no camera here to unplug: the conversion
     that every camera frame goes through, on real arrays)."""
-    from live.sources import decoded_to_rgb
+    from live.sources.frames import decoded_to_rgb
     bgr = scaled("coffee", (64, 48))[..., ::-1].copy()
     assert decoded_to_rgb(np.zeros((0, 0, 3), np.uint8)) is None
     assert decoded_to_rgb(None) is None
@@ -423,9 +424,9 @@ def test_a_gigantic_image_is_refused_before_decoding(tmp_path):
 
 
 def test_a_still_source_is_decoded_once(tmp_path):
-    from live.sources import open_source
+    from live.sources import SourceRequest, open_source
     Image.fromarray(scaled("chelsea", (1600, 1200))).save(tmp_path / "still.png")
-    source = open_source(str(tmp_path / "still.png"), width=320, height=240, fps=30)
+    source = open_source(str(tmp_path / "still.png"), SourceRequest(320, 240, 30))
     (tmp_path / "still.png").unlink()  # decoding it again would now fail
     frames = [source.read() for _ in range(3)]
     assert all(f.shape == (240, 320, 3) for f in frames)  # held at the size it is needed at

@@ -20,10 +20,11 @@ from live.dream.featurenet import FeatureNet
 from live.dream.flow import FlowEstimator, flicker
 from live.show.pipeline import RunOptions, run_live
 from live.show.slots import Frame, LatestSlot
-from live.sources import DemoSource, open_source
+from live.sources import DemoSource, SourceRequest, open_source
 from live.config import TemporalSettings
 from live.dream.temporal import TemporalDreamer
 from live.backends.dreamer import Dreamer
+from live.backends.engine import Network
 from live_helpers import cli_cases, moving_cat_frames, read_video, scaled, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def dreamer(lite0, lite0_model):
-    return Dreamer(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03, jitter=16), torch.device("cpu"), seed=0)
+    return Dreamer(Network(lite0, lite0_model, torch.device("cpu"), None), ["block9"], DreamSettings(step_size=0.03, jitter=16), seed=0)
 
 
 def dream_fn(dreamer, steps=1):
@@ -149,15 +150,15 @@ def test_demo_source_is_photographic_and_moves_like_a_camera():
 
 def test_bad_sources_are_one_clear_line(tmp_path):
     with pytest.raises(UserError, match="cannot read video nope.mp4: no such file"):
-        open_source("nope.mp4", width=64, height=64, fps=30)
+        open_source("nope.mp4", SourceRequest(64, 64, 30))
     with pytest.raises(UserError, match="no camera"):
-        open_source("camera:7", width=64, height=64, fps=30)
+        open_source("camera:7", SourceRequest(64, 64, 30))
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(UserError, match="cannot read video .*broken.mp4"):
-        open_source(str(tmp_path / "broken.mp4"), width=64, height=64, fps=30)
+        open_source(str(tmp_path / "broken.mp4"), SourceRequest(64, 64, 30))
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="has no images"):
-        open_source(str(tmp_path / "empty"), width=64, height=64, fps=30)
+        open_source(str(tmp_path / "empty"), SourceRequest(64, 64, 30))
 
 
 # ---------------------------------------------------------------- the whole pipeline

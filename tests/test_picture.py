@@ -13,6 +13,7 @@ from live.dream.composite import compose, framed_camera
 from live.dream.quality import PictureMeter
 from live.dream.temporal import TemporalDreamer
 from live.backends.dreamer import Dreamer
+from live.backends.engine import Network
 from live_helpers import cli_cases, moving_cat_frames, scaled, write_video
 
 
@@ -114,7 +115,7 @@ def still_scene_figures(lite0, lite0_model, settings: TemporalSettings, frames: 
                         noise: float = 0.6) -> dict:
     """The picture figures over the `last` frames of a still 320x240 scene with sensor noise, dreamed at
     160x120 for `frames` frames (the live step: block9, step 0.03, jitter) and shown as the composite."""
-    dreamer = Dreamer(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), torch.device("cpu"), seed=0)
+    dreamer = Dreamer(Network(lite0, lite0_model, torch.device("cpu"), None), ["block9"], DreamSettings(step_size=0.03), seed=0)
     temporal = TemporalDreamer(lambda image: dreamer.run(image, 0, 1, 1.0), settings)
     rng, photo, meter = np.random.default_rng(1), scaled("chelsea", (320, 240)), PictureMeter()
     for t in range(frames):
@@ -150,8 +151,8 @@ def test_a_settled_dream_follows_a_new_objective_at_once(lite0, lite0_model):
     frame = scaled("chelsea", (160, 120)).astype(np.float32) / 255
 
     def change_after_switch(wake: bool) -> float:
-        dreamer = Dreamer(lite0, lite0_model, ["block9", "block6"], DreamSettings(step_size=0.03),
-                          torch.device("cpu"), seed=0)
+        dreamer = Dreamer(Network(lite0, lite0_model, torch.device("cpu"), None), ["block9", "block6"],
+                          DreamSettings(step_size=0.03), seed=0)
         preset = [0]
         temporal = TemporalDreamer(lambda image: dreamer.run(image, preset[0], 1, 1.0), TemporalSettings())
         for _ in range(90):

@@ -27,6 +27,7 @@ from live.show.tuner import Setting, Tuner, ladder
 from live.control.bus import ControlBus
 from live.control.state import ShowState
 from live.backends.dreamer import Dreamer
+from live.backends.engine import Network
 from live.show.worker import DreamWorker
 from live_helpers import scaled
 
@@ -171,7 +172,7 @@ def test_auto_tries_each_backend_on_the_frames_it_dreams_then_keeps_and_remember
 
 
 def test_a_size_first_met_mid_run_is_dreamed_by_torch_at_once_instead_of_pausing_to_export(lite0, lite0_model):
-    dreamer = Dreamer(lite0, lite0_model, ["block8:5,9"], DreamSettings(), CPU, seed=0, backend="onnx")
+    dreamer = Dreamer(Network(lite0, lite0_model, CPU, None), ["block8:5,9"], DreamSettings(), seed=0, backend="onnx")
     dreamer.prepare(SIZE, 1)  # at start-up: exported (or loaded) in place
     assert dreamer.live and dreamer.backend(0, SIZE, 1).name == "onnx-cpu"
     # now the tuner moves to a size never seen before
@@ -191,7 +192,7 @@ def test_a_preset_already_on_torch_keeps_that_backend_for_sizes_met_mid_run(lite
                                                                           monkeypatch):
     (tmp_path / "blocked").write_text("")  # the onnx export cannot be written: this preset falls back
     monkeypatch.setenv("LIVE_DREAM_MODELS", str(tmp_path / "blocked"))
-    dreamer = Dreamer(lite0, lite0_model, ["block7"], DreamSettings(), CPU, seed=0, backend="onnx")
+    dreamer = Dreamer(Network(lite0, lite0_model, CPU, None), ["block7"], DreamSettings(), seed=0, backend="onnx")
     dreamer.prepare(SIZE, 1)
     fallback = dreamer.backend(0, SIZE, 1)
     assert isinstance(fallback, TorchBackend)

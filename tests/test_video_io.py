@@ -28,7 +28,8 @@ def ndi_env(tmp_path):
 
 LOOPBACK = """
 import sys, time, numpy as np
-from live.outputs.ndi import NdiSender, NdiSource
+from live.outputs.ndi import NdiSender
+from live.sources.ndi import NdiSource
 from live_helpers import scaled
 photo = scaled("astronaut", (320, 240))
 sender = NdiSender("live-dream-loopback", (320, 240), 30.0)

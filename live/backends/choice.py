@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from live.backends.contract import Backend
 from live.backends.onnx_backend import OnnxBackend
 from live.backends.torch_backend import TorchBackend
 from live.config import DreamSettings
@@ -40,15 +41,27 @@ def machine_fingerprint(device: torch.device) -> str:
     return f"{platform.machine()}|{platform.processor()}|{os.cpu_count()}|{gpu}|torch {torch.__version__}|ort {ort.__version__}"
 
 
-def build_backend(kind: str, net, objective, settings, device, size, steps, precision):
-    if kind == "torch":
-        return TorchBackend(net, objective, settings, device, precision)
-    if kind == "onnx":
-        return OnnxBackend(net, objective, settings, size, steps)
-    if kind == "openvino" or kind.startswith("openvino:"):  # openvino:GPU, openvino:NPU (auto's candidates)
-        from live.backends.openvino_backend import OpenVinoBackend
-        return OpenVinoBackend(net, objective, settings, size, steps, kind.partition(":")[2] or "CPU")
-    raise UserError(f"unknown backend '{kind}'; use auto, torch, onnx or openvino")
+def _openvino(net, objective, settings, device, size, steps, precision, target):
+    from live.backends.openvino_backend import OpenVinoBackend  # a wheel for some machines only
+    return OpenVinoBackend(net, objective, settings, size, steps, target or "CPU")
+
+
+# name -> how to build it (net, objective, settings, device, size, steps, precision, target). A target
+# after a colon picks a device of that runtime: openvino:GPU, openvino:NPU (auto's candidates).
+BACKENDS = {
+    "torch": lambda net, objective, settings, device, size, steps, precision, target:
+        TorchBackend(net, objective, settings, device, precision),
+    "onnx": lambda net, objective, settings, device, size, steps, precision, target:
+        OnnxBackend(net, objective, settings, size, steps),
+    "openvino": _openvino,
+}
+
+
+def build_backend(kind: str, net, objective, settings, device, size, steps, precision) -> Backend:
+    name, _, target = kind.partition(":")
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend '{kind}'; use auto, {', '.join(BACKENDS)}")
+    return BACKENDS[name](net, objective, settings, device, size, steps, precision, target)
 
 
 def auto_order(device: torch.device) -> list[str]:
@@ -113,7 +126,7 @@ def build_candidates(kind: str, net, objective, settings, device, size, steps, p
     return agreeing(built, net, objective, settings, device, size) if kind == "auto" and len(built) > 1 else built
 
 
-class PipelineTrial:
+class PipelineTrial(Backend):
     """'auto' the first time: the candidates take turns on the live frames themselves, under the real
     load of capture, optical flow and display (a step timed alone misses it: on a 2-core CPU torch won
     alone and onnx won in the pipeline), then the fastest is kept for good and remembered."""

@@ -19,7 +19,7 @@ from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Objective, parse_objective
 from live.dream.zoo import NetworkSpec, build_network, get_spec
 from live.errors import UserError
-from live.backends.engine import check_dream_size, load_guide, pick_device
+from live.backends.engine import Network, check_dream_size, load_network, pick_device
 
 log = logging.getLogger("live-dream")
 
@@ -28,11 +28,11 @@ class Dreamer:
     """Objective presets on one network, each truncated as deep as it needs, run through a backend.
     One random jitter roll per frame; the backend does the gradient steps."""
 
-    def __init__(self, spec: NetworkSpec, model: torch.nn.Module, presets: list[str], settings: DreamSettings,
-                 device: torch.device, guide=None, seed: int = -1, backend: str = "torch", precision: str = "auto"):
-        self.spec, self.model, self.settings, self.device = spec, model, settings, device
+    def __init__(self, network: Network, presets: list[str], settings: DreamSettings, seed: int = -1,
+                 backend: str = "torch", precision: str = "auto"):
+        self.network, self.settings = network, settings
+        self.spec, self.device, self.guide = network.spec, network.device, network.guide
         self.kind, self.precision = backend, precision
-        self.guide = guide
         self.texts: list[str] = list(presets)  # each preset's objective as written: how controls name it
         self.objectives: list[Objective] = [parse_objective(text, spec, guide) for text in presets]
         self.configured = len(presets)  # the first ones come from the settings; later ones from controls
@@ -84,9 +84,7 @@ class Dreamer:
     def net(self, preset: int) -> tuple[FeatureNet, Objective]:
         text = self.texts[preset]
         if text not in self._nets:
-            objective = self.objectives[preset]
-            net = FeatureNet(self.spec, self.model, objective.layers).to(self.device).eval()
-            self._nets[text] = (net, objective.bind(net))
+            self._nets[text] = self.network.truncated(self.objectives[preset])
         return self._nets[text]
 
     def backend(self, preset: int, size: tuple[int, int], steps: int):
@@ -166,14 +164,10 @@ def objectives_of(presets: list[str]) -> list[str]:
 
 def build_dreamer(config: Config) -> Dreamer:
     """The network with its presets, each preset's backend ready (exports and measurements happen here)."""
-    spec = get_spec(config.network.name)
-    guide = load_guide(config.network.guide) if config.network.guide else None
-    device = pick_device(config.network.device)
     live = config.live
-    check_dream_size((live.width, live.height), device)
-    dreamer = Dreamer(spec, build_network(spec, config.network.weights or None).to(device),
-                      objectives_of(presets_for(config)),
-                      replace(config.dream, step_size=live.step_size), device, guide, config.dream.seed,
-                      backend=live.backend, precision=live.precision)
+    check_dream_size((live.width, live.height), pick_device(config.network.device))  # before the weights load
+    network = load_network(config.network)
+    dreamer = Dreamer(network, objectives_of(presets_for(config)), replace(config.dream, step_size=live.step_size),
+                      config.dream.seed, backend=live.backend, precision=live.precision)
     dreamer.prepare((live.width, live.height), live.steps)
     return dreamer

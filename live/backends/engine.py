@@ -1,4 +1,5 @@
-"""Assembling a ready-to-dream network and objective from the settings (shared by still and live)."""
+"""Assembling a ready-to-dream network from the settings: the one way still, the live show, render and the
+bench start (`load_network`), the one half-precision policy (`precision_for`), and the checks before."""
 from __future__ import annotations
 
 import math
@@ -10,11 +11,11 @@ from live.backends.devices import available_memory, pick_device
 from live.backends.torch_backend import PreparedNet
 from live.config import NetworkConfig
 from live.errors import UserError
-from live.dream.featurenet import load_feature_net
+from live.dream.featurenet import FeatureNet
 from live.core.imageio import read_image, to_tensor
 from live.dream.step import resize
 from live.dream.objectives import Objective, parse_objective
-from live.dream.zoo import NetworkSpec, get_spec
+from live.dream.zoo import NetworkSpec, build_network, get_spec
 
 GUIDE_MAX_SIDE = 448  # guide features come from a modest size: enough detail, cheap to match
 # Peak memory of preparing and stepping a live dream, per dream pixel: 1.0-2.7 kB measured (Lite0, the
@@ -42,6 +43,39 @@ def load_guide(path: str) -> torch.Tensor:
     return resize(image, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else image
 
 
+@dataclass(frozen=True)
+class Network:
+    """The one way a dream starts (still, the live show, render, the bench): the network's spec, its
+    full model with real weights on the chosen device, and the guide image if the settings name one.
+    Each objective then takes the network truncated after its deepest layer (`truncated`)."""
+    spec: NetworkSpec
+    model: torch.nn.Module
+    device: torch.device
+    guide: torch.Tensor | None
+
+    def objective(self, text: str | None = None) -> Objective:
+        return parse_objective(text or self.spec.default_layer, self.spec, self.guide)
+
+    def truncated(self, objective: Objective) -> tuple[FeatureNet, Objective]:
+        """The network cut after `objective`'s deepest layer, and the objective bound to it."""
+        net = FeatureNet(self.spec, self.model, objective.layers).to(self.device).eval()
+        return net, objective.bind(net)
+
+
+def load_network(cfg: NetworkConfig) -> Network:
+    spec = get_spec(cfg.name)
+    guide = load_guide(cfg.guide) if cfg.guide else None
+    device = pick_device(cfg.device)
+    return Network(spec, build_network(spec, cfg.weights or None).to(device), device, guide)
+
+
+def precision_for(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """THE half-precision policy: fp16 on a GPU (CUDA, Apple), fp32 on a CPU, unless the settings say."""
+    if precision == "auto":
+        precision = "fp16" if device.type in ("cuda", "mps") else "fp32"
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
 @dataclass
 class Engine:
     spec: NetworkSpec
@@ -51,13 +85,9 @@ class Engine:
 
 
 def load_engine(cfg: NetworkConfig, objective_text: str | None = None) -> Engine:
-    """Network truncated after the objective's deepest layer, on the chosen device, guide bound."""
-    spec = get_spec(cfg.name)
-    guide = load_guide(cfg.guide) if cfg.guide else None
-    objective = parse_objective(objective_text or cfg.objective or spec.default_layer, spec, guide)
-    device = pick_device(cfg.device)
-    net = load_feature_net(spec, objective.layers, cfg.weights or None).to(device)
-    objective = objective.bind(net)
-    # BatchNorm folded and channels_last: the same maths, 2-3x faster on a CPU (see backends.py)
-    return Engine(spec, PreparedNet(net, torch.float16 if device.type in ("cuda", "mps") else torch.float32).to(device),
-                  objective, device)
+    """For a still: the network truncated after the objective's deepest layer, BatchNorm folded and
+    channels_last (the same maths, 2-3x faster on a CPU), in the precision of `precision_for`."""
+    network = load_network(cfg)
+    net, objective = network.truncated(network.objective(objective_text or cfg.objective))
+    return Engine(network.spec, PreparedNet(net, precision_for(network.device)).to(network.device), objective,
+                  network.device)

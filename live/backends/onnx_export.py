@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.fx.experimental.optimization import fuse
 
+from live.backends.contract import Backend
 from live.config import DreamSettings
 from live.core.files import atomic_output, models_dir
 from live.dream.step import ascend
@@ -158,7 +159,7 @@ def _export_with_progress(net, objective, settings: DreamSettings, size: tuple[i
     log.info("exported in %.1f s", time.perf_counter() - t0)
 
 
-class ExportedStepBackend:
+class ExportedStepBackend(Backend):
     """What the ONNX Runtime and OpenVINO backends share: the exported k-step graph (and the one-step
     graph, so another step count later needs no pause to export) loaded into the runtime by `_load`, and
     run by `_run` on HxWx3 images of the graph's size."""

@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from live.backends.contract import Backend
 from live.config import DreamSettings
 from live.dream.step import ascend
 
@@ -134,13 +135,13 @@ def _release_device_memory() -> None:
         torch.cuda.empty_cache()  # the dropped graphs' pools go back to the driver
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     use_graphs = False  # EagerBaseline keeps this: it never replays graphs
 
     def __init__(self, net, objective, settings: DreamSettings, device: torch.device, precision: str = "auto"):
-        if precision == "auto":
-            precision = "fp16" if device.type in ("cuda", "mps") else "fp32"
-        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        from live.backends.engine import precision_for  # (engine builds on this module)
+        dtype = precision_for(device, precision)
+        precision = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
         self.net = PreparedNet(net, dtype).to(device)
         self.objective, self.device = objective, device
         self.settings = replace(settings, tile=1 << 16)  # live frames are small: no tiling

@@ -16,6 +16,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from live.outputs.contract import Output
 from live.errors import UserError, require_extra
 from live.core.imageio import fit_cover
 
@@ -23,7 +24,7 @@ log = logging.getLogger("live-dream")
 INSTALL = "NDI needs the ndi extra: pip install -e '.[ndi]' (cyndilib, with the NDI runtime)"
 
 
-class NdiSender:
+class NdiSender(Output):
     """An output: each frame sent as RGBA at `size`; sending never waits for the frame clock."""
     name = "ndi"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from live.outputs.contract import Output
 from live.core.files import OutputLock, check_output, give_usual_permissions, partial_path, stale_partials
 from live.core.imageio import fit_cover
 
@@ -31,7 +32,7 @@ FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 FLUSHED = {"flush_packets": "1"}
 
 
-class VideoRecorder:
+class VideoRecorder(Output):
     """An output (open / send / close). `realtime`: repeat or skip frames so the video plays at the speed it was seen; otherwise every
     frame is written once. A write that fails (disk full, device gone) stops the recording, keeps what
     was written before it, and sets `error`; the caller decides whether the show goes on."""

@@ -12,6 +12,7 @@ import sys
 import cv2
 import numpy as np
 
+from live.outputs.contract import Output
 from live.errors import UserError, require_extra
 from live.core.imageio import fit_cover
 
@@ -22,7 +23,7 @@ def _rgba(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.cvtColor(fit_cover(rgb, size), cv2.COLOR_RGB2RGBA)
 
 
-class SpoutOutput:
+class SpoutOutput(Output):
     name = "spout"
 
     def __init__(self, sender_name: str, size: tuple[int, int]):
@@ -49,7 +50,7 @@ class SpoutOutput:
         return None
 
 
-class SyphonOutput:
+class SyphonOutput(Output):
     name = "syphon"
 
     def __init__(self, server_name: str, size: tuple[int, int]):

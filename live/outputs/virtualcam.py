@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 
+from live.outputs.contract import Output
 from live.errors import UserError, require_extra
 from live.core.imageio import fit_cover
 
@@ -14,7 +15,7 @@ log = logging.getLogger("live-dream")
 INSTALL = "the virtual camera needs the virtualcam extra: pip install -e '.[virtualcam]' (pyvirtualcam, GPL-2.0)"
 
 
-class VirtualCamera:
+class VirtualCamera(Output):
     name = "virtualcam"
 
     def __init__(self, size: tuple[int, int], fps: float, device: str = ""):

@@ -13,6 +13,7 @@ import numpy as np
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no banner on our terminal
 
+from live.outputs.contract import Output
 from live.config import DisplayConfig
 from live.errors import UserError
 from live.control.actions import Action
@@ -41,7 +42,7 @@ def list_displays() -> list[tuple[int, int]]:
 LOCKED_IN_INSTALLATIONS = {"hud", "snapshot"}
 
 
-class Window:
+class Window(Output):
     name = "window"
 
     def __init__(self, cfg: DisplayConfig, title: str = "live-dream", installation: bool = False):

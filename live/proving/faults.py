@@ -13,6 +13,7 @@ import threading
 import cv2
 import numpy as np
 
+from live.sources import Source
 from live.errors import UserError
 
 SOURCE_FAULTS = ("stop", "end", "freeze", "resize", "garbage")
@@ -40,10 +41,13 @@ class FaultPlan:
         return FaultyDreamer(dreamer, self)
 
 
-class FaultySource:
-    def __init__(self, inner, plan: FaultPlan):
+class FaultySource(Source):
+    """A source that misbehaves as the plan says, in front of a real one (which ResilientSource wraps)."""
+
+    def __init__(self, inner: Source, plan: FaultPlan):
         self.inner, self.plan = inner, plan
         self.fps, self.description = inner.fps, inner.description
+        self.still, self.faces_visitors = inner.still, inner.faces_visitors
         self._last: np.ndarray | None = None
 
     def read(self):

@@ -147,13 +147,13 @@ class Context:
             import torch
             from live.dream.zoo import build_network
             from live.backends.dreamer import Dreamer
-            from live.backends.engine import load_guide
+            from live.backends.engine import Network, load_guide
             network = self.config.network
             guide = load_guide(network.guide) if network.guide else None
             where = torch.device(device)
             model = build_network(self.spec, network.weights or None).to(where)
-            self._dreamers[device] = Dreamer(self.spec, model, list(self.texts), self.settings, where, guide,
-                                             backend="torch")
+            self._dreamers[device] = Dreamer(Network(self.spec, model, where, guide), list(self.texts),
+                                             self.settings, backend="torch")
         return self._dreamers[device]
 
     def net(self, device: str, text: str):

@@ -57,7 +57,7 @@ class SoakWatch:
         if not self._waiting or item is None or item.camera_image is None or item.attract_weight >= 1.0:
             return
         worker_ok = self.show is None or self.show.worker.failures_in_a_row == 0
-        source_ok = self.show is None or getattr(self.show.source, "state", "ok") == "ok"
+        source_ok = self.show is None or self.show.source.state == "ok"
         for fault in list(self._waiting):
             if item.t_captured >= fault["_ended_at"] and worker_ok and source_ok and self.plan.active is None:
                 fault["recovered_s"] = round(now - fault["_ended_at"], 2)

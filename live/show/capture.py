@@ -10,12 +10,13 @@ import numpy as np
 
 from live.core.profiling import NO_PROFILE, Profile
 from live.show.slots import Frame, LatestSlot
+from live.sources import Source
 
 log = logging.getLogger("live-dream")
 
 
 class CaptureThread:
-    def __init__(self, source, slot: LatestSlot, mirror: bool = False, profile: Profile = NO_PROFILE):
+    def __init__(self, source: Source, slot: LatestSlot, mirror: bool = False, profile: Profile = NO_PROFILE):
         self.source, self.slot, self.mirror, self.profile = source, slot, mirror, profile
         self.captured = 0
         self.error: str | None = None  # why the source stopped, if it failed
@@ -28,12 +29,15 @@ class CaptureThread:
         return self
 
     def stop(self):
+        """Stops reading; the show closes the source after (see `reading`)."""
         self._stop.set()
-        if hasattr(self.source, "stop_reading"):  # a source waiting to reopen a camera returns at once
-            self.source.stop_reading()
+        self.source.stop_reading()  # a source waiting to reopen a camera returns at once
         self._thread.join(timeout=5)
-        if not self._thread.is_alive():  # a thread stuck in a driver's read: never close under it
-            self.source.close()
+
+    @property
+    def reading(self) -> bool:
+        """Still inside the source's read() (a driver stuck in it): the source must not be closed under it."""
+        return self._thread.is_alive()
 
     def _run(self):
         next_time = time.monotonic()

@@ -31,7 +31,7 @@ from live.dream.composite import compose, dimmed, faded_into, framed_camera
 from live.dream.quality import PictureMeter, format_figures
 from live.errors import UserError
 from live.core.files import check_output, write_json
-from live.outputs import OUTPUTS, wanted_outputs
+from live.outputs import wanted as wanted_outputs
 from live.outputs.snapshots import write_snapshot
 from live.outputs.window import screen_available
 from live.core.profiling import Profile
@@ -46,7 +46,7 @@ from live.show.slots import LatestSlot
 from live.show.stats import RunStats, format_summary
 from live.show.tuner import Setting, Tuner, ladder
 from live.show.worker import DreamWorker
-from live.sources import RECONNECT_SECONDS, CameraSource, open_source
+from live.sources import RECONNECT_SECONDS, Source, SourceRequest, source_kind
 from live.core.stopping import StopSignals, stop_requested
 
 log = logging.getLogger("live-dream")
@@ -106,7 +106,7 @@ class Show:
         inputs = (config.capture.source, config.network.guide)
         if options.stats_json:
             check_output(options.stats_json, "write", inputs=inputs)
-        self.outputs = [OUTPUTS[name](config, not options.fast, inputs) for name in wanted_outputs(config, headless)]
+        self.outputs = wanted_outputs(config, headless, realtime=not options.fast, inputs=inputs)
         self.window = next((o for o in self.outputs if o.name == "window"), None)
         self.recorder = next((o for o in self.outputs if o.name == "recorder"), None)
         self.stats, self.profile = RunStats(), Profile(options.profile)
@@ -134,12 +134,13 @@ class Show:
         self.next_status = time.monotonic() + 1.0
         self._health: dict = {}
         self.preset_changes, self.last_seq, self.last_image, self.saved = 0, 0, None, None
+        self.capture: CaptureThread | None = None
 
     def start(self, stack: ExitStack) -> None:
         c, live = self.config.capture, self.config.live
         # The source first: a missing file or camera is one line at once, not after the network is ready.
         self.source = self._open_source()
-        stack.callback(self.source.close)
+        stack.callback(self._close_source)
         self.dreamer = build_dreamer(self.config)
         if self.options.faults:
             self.dreamer = self.options.faults.dreamer(self.dreamer)
@@ -151,7 +152,7 @@ class Show:
             self.memory.restore(self.bus)
         self.tuner = build_tuner(self.config)
         inbox, self.outbox = LatestSlot(), LatestSlot()
-        self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and self.camera, profile=self.profile)
+        self.capture = CaptureThread(self.source, inbox, mirror=c.mirror and self.source.faces_visitors, profile=self.profile)
         self.worker = DreamWorker(self.dreamer, self.config.temporal, (live.width, live.height), inbox,
                                   self.outbox, self.bus, self.tuner, self.profile,
                                   strength_pulse=lambda state: self.pulse("strength", state),
@@ -193,29 +194,32 @@ class Show:
             self.is_open = False
             self._go_to_sleep()
 
-    def _open_source(self):
+    def _open_source(self) -> Source:
         """The source; unattended or with opening hours, wrapped so that it never gives up (and can be
         closed while the show is)."""
         c, faults = self.config.capture, self.options.faults
         resilient = self.unattended or not self.hours.always_open
-        # a device: a camera, NDI or the demo (a camera's stand-in); its frames keep their size and keep changing
-        device = c.source in ("auto", "demo") or c.source.isdigit() or c.source.startswith(("camera:", "ndi:"))
         # unattended, 'auto' is the camera: a camera missing for a moment must not become the demo for good
         spec = "camera:0" if resilient and c.source == "auto" else c.source
+        kind = source_kind(spec)
+        request = SourceRequest(c.width, c.height, c.fps, self.options.fast, c.loop,
+                                reconnect_seconds=0 if resilient else RECONNECT_SECONDS)
 
-        def opener(reconnect_seconds=0):
-            source = open_source(spec, width=c.width, height=c.height, fps=c.fps, fast=self.options.fast,
-                                 loop=c.loop, reconnect_seconds=reconnect_seconds)
+        def opener() -> Source:
+            source = kind.build(spec, request)
             return faults.source(source) if faults else source
         if not resilient:
-            source = opener(RECONNECT_SECONDS)
-            self.camera = isinstance(source, CameraSource)
-            return source
-        self.camera = device and not spec.startswith(("ndi:", "demo"))
+            return opener()
         i = self.config.installation
         # a camera may be missing at boot (it is waited for); a file that cannot be read is a mistake to say now
-        return ResilientSource(opener, spec, first=None if device else opener(), device=device,
-                               stale_seconds=i.stale_seconds, max_backoff=i.reconnect_max_seconds)
+        return ResilientSource(opener, spec, first=None if kind.device else opener(), device=kind.device,
+                               faces_visitors=kind.faces_visitors, stale_seconds=i.stale_seconds,
+                               max_backoff=i.reconnect_max_seconds)
+
+    def _close_source(self) -> None:
+        """Exactly once, after the capture thread stopped; never under a read stuck in a driver."""
+        if self.capture is None or not self.capture.reading:
+            self.source.close()
 
     @property
     def asleep(self) -> bool:
@@ -223,7 +227,7 @@ class Show:
         return self.worker.asleep.is_set()
 
     def _source_ok(self) -> bool:
-        return getattr(self.source, "state", "ok") == "ok"
+        return self.source.state == "ok"
 
     def run(self) -> None:
         """The main loop: show the newest dream, apply the controls, until something ends the show."""
@@ -283,7 +287,7 @@ class Show:
     def control(self) -> None:
         """Keys and the preset timer post actions; the bus applies them; this carries out the effects."""
         cycle = self.config.live.cycle_seconds
-        for action in self.window.poll() if self.window else []:
+        for action in (a for output in self.outputs for a in output.poll()):
             self.bus.post(action)
             if action.name in ("next", "prev", "preset"):
                 self.next_cycle = time.monotonic() + cycle  # a chosen preset gets its full time
@@ -410,9 +414,9 @@ class Show:
         capture = self.capture
         error = capture.error or self.worker.error
         source = ("failed" if capture.error else "ended" if capture.ended.is_set()
-                  else getattr(self.source, "state", "ok"))
+                  else self.source.state)
         return {"ok": error is None and source in ("ok", "closed") and not self.worker.failures_in_a_row,
-                "source": source, "reconnects": getattr(self.source, "reconnects", 0)}
+                "source": source, "reconnects": self.source.reconnects}
 
     def health_now(self, status: Status | None = None) -> dict:
         """Main thread: what /health and the OSC status say, as of now."""

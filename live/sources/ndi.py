@@ -10,6 +10,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from live.sources.contract import Source
 from live.errors import UserError, require_extra
 from live.core.imageio import fit_cover
 
@@ -17,7 +18,7 @@ log = logging.getLogger("live-dream")
 INSTALL = "NDI needs the ndi extra: pip install -e '.[ndi]' (cyndilib, with the NDI runtime)"
 
 
-class NdiSource:
+class NdiSource(Source):
     """A source: the newest frame of the NDI source whose name contains `name` (waits up to `wait` s for it
     to appear)."""
 

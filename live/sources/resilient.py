@@ -16,21 +16,23 @@ from typing import Callable
 import numpy as np
 
 from live.errors import UserError
+from live.sources.contract import Source
 
 log = logging.getLogger("live-dream")
 FIRST_BACKOFF_S = 0.5
 BACKOFF_GROWTH = 1.5  # 0.5, 0.75, 1.1, 1.7, 2.5, 3.8, 5.7, 8.5 s, then max_backoff: a knocked cable is back soon
 
 
-class ResilientSource:
-    def __init__(self, opener: Callable[[], object], description: str, first=None, device: bool = True,
-                 stale_seconds: float = 5.0, max_backoff: float = 10.0):
+class ResilientSource(Source):
+    def __init__(self, opener: Callable[[], Source], description: str, first: Source | None = None,
+                 device: bool = True, faces_visitors: bool = False, stale_seconds: float = 5.0,
+                 max_backoff: float = 10.0):
         """`first`: the source already opened (a file that cannot be opened is a mistake to say at once);
         None: open it here, and if the camera is not there yet, keep trying. `device`: a camera (or NDI),
         whose frames must keep their size and keep changing; a file or folder is reopened only when it
         fails or ends (its frames may change size, a title card may stand still)."""
         self.opener, self.stale_seconds, self.max_backoff = opener, stale_seconds, max_backoff
-        self.device = device
+        self.device, self.faces_visitors = device, faces_visitors
         self._reading = False
         self.state, self.reconnects = "ok", 0
         self.inner = None
@@ -96,7 +98,7 @@ class ResilientSource:
 
     def _stale(self, image: np.ndarray) -> bool:
         """The same frame, exactly, for stale_seconds (a live camera's noise makes every frame differ)."""
-        if getattr(self.inner, "still", False):  # a photo as the source is meant to stand still
+        if self.inner.still:  # a photo as the source is meant to stand still
             return False
         sample = image[::16, ::16]
         now = time.monotonic()
