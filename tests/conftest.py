@@ -40,7 +40,8 @@ def lite0_model(lite0):
 def photo(name: str, size: tuple[int, int] | None = None):
     """A bundled photo as a 1x3xHxW tensor in [0, 1], optionally resized to (w, h)."""
     from PIL import Image
-    from live.core.imageio import read_image, to_tensor
+    from live.core.imageio import read_image
+    from live.dream.tensors import to_tensor
     rgb = read_image(MEDIA / f"{name}.png")
     if size:
         import numpy as np

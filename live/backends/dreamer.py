@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from live.backends.choice import choose_backend
 from live.core.progress import progress
@@ -17,7 +16,6 @@ from live.backends.torch_backend import TorchBackend
 from live.config import MAX_ADDED_PRESETS, Config, DreamSettings, objective_of
 from live.dream.featurenet import FeatureNet
 from live.dream.objectives import Objective, parse_objective
-from live.dream.zoo import NetworkSpec, build_network, get_spec
 from live.errors import UserError
 from live.backends.engine import Network, check_dream_size, load_network, pick_device
 
@@ -34,7 +32,7 @@ class Dreamer:
         self.spec, self.device, self.guide = network.spec, network.device, network.guide
         self.kind, self.precision = backend, precision
         self.texts: list[str] = list(presets)  # each preset's objective as written: how controls name it
-        self.objectives: list[Objective] = [parse_objective(text, spec, guide) for text in presets]
+        self.objectives: list[Objective] = [parse_objective(text, self.spec, self.guide) for text in presets]
         self.configured = len(presets)  # the first ones come from the settings; later ones from controls
         self._used: dict[str, float] = {}  # when each objective added by a control was last dreamed
         self._nets: dict[str, tuple[FeatureNet, Objective]] = {}  # by objective text: indices shift

@@ -12,7 +12,8 @@ from live.backends.torch_backend import PreparedNet
 from live.config import NetworkConfig
 from live.errors import UserError
 from live.dream.featurenet import FeatureNet
-from live.core.imageio import read_image, to_tensor
+from live.core.imageio import read_image
+from live.dream.tensors import to_tensor
 from live.dream.step import resize
 from live.dream.objectives import Objective, parse_objective
 from live.dream.zoo import NetworkSpec, build_network, get_spec

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from live.config import objective_of  # noqa: F401 (the scenes' syntax, read where presets are)
 from live.errors import UserError
 
 NUMBERS = {"strength": (0.05, 8.0), "mix": (0.0, 1.0), "steps": (0.0, 64.0)}

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from live.errors import UserError
@@ -57,16 +56,6 @@ def write_image(path: str | Path, rgb: np.ndarray) -> None:
     path = check_writable(path)
     with atomic_output(path) as tmp:
         Image.fromarray(rgb).save(tmp, format=WRITABLE[path.suffix.lower()], quality=95)
-
-
-def to_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
-    if not rgb.flags.writeable:  # torch warns on read-only arrays (e.g. np.asarray of a PIL image)
-        rgb = rgb.copy()
-    return torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None].float().div_(255)
-
-
-def to_rgb(image: torch.Tensor) -> np.ndarray:
-    return image[0].detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def crop_to_aspect(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -29,7 +29,7 @@ from live.backends.dreamer import build_dreamer, objectives_of, presets_for
 from live.errors import UserError
 from live.core.files import OutputLock, atomic_output, check_output
 from live.core.progress import progress as progress_bar
-from live.outputs.recorder import RECORD_SUFFIXES, recover_partials
+from live.core.videofiles import RECORD_SUFFIXES, recover_partials
 from live.core.stopping import StopSignals
 
 log = logging.getLogger("live-dream")

@@ -8,7 +8,8 @@ from live.dream.step import count_steps, deepdream
 from live.backends.engine import load_engine
 from live.errors import UserError
 from live.core.progress import progress as progress_bar
-from live.core.imageio import check_writable, read_image, to_rgb, to_tensor, write_image
+from live.core.imageio import check_writable, read_image, write_image
+from live.dream.tensors import to_rgb, to_tensor
 
 
 def dream_still(input_path, output_path, config: Config, progress: bool = True) -> None:

@@ -10,14 +10,13 @@ on all interfaces (TCP 5960 and up) so that other machines can receive it.
 from __future__ import annotations
 
 import logging
-import time
 from fractions import Fraction
 
 import cv2
 import numpy as np
 
 from live.outputs.contract import Output
-from live.errors import UserError, require_extra
+from live.errors import require_extra
 from live.core.imageio import fit_cover
 
 log = logging.getLogger("live-dream")

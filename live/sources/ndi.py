@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from fractions import Fraction
 
-import cv2
 import numpy as np
 
 from live.sources.contract import Source
 from live.errors import UserError, require_extra
-from live.core.imageio import fit_cover
 
 log = logging.getLogger("live-dream")
 INSTALL = "NDI needs the ndi extra: pip install -e '.[ndi]' (cyndilib, with the NDI runtime)"
