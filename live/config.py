@@ -36,6 +36,13 @@ def objective_of(preset: str) -> str:
     """The objective of a preset (a scene's text: "objective | strength=2 mix=0.8")."""
     return preset.partition("|")[0].strip()
 
+
+def dream_size(width: float, height: float) -> tuple[int, int]:
+    """THE rule for a dream resolution chosen by the program (shrunk to fit memory, or to heal): sides
+    rounded down to multiples of 16 (the network's strides divide them), at least 32."""
+    return max(32, int(width) // 16 * 16), max(32, int(height) // 16 * 16)
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     name: str = "lite0"

@@ -313,7 +313,7 @@ def test_a_frame_that_makes_the_step_raise_is_skipped_and_the_show_goes_on(lite0
     finally:
         inbox.close()
         worker.stop()
-    assert worker.error is None and worker.failed == 1
+    assert worker.error is None and worker.healing.failed == 1
     assert shown == [1, 3, 4]  # the frames after the bad one were dreamed
 
 

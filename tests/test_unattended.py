@@ -224,7 +224,7 @@ def test_closing_time_fades_to_black_closes_the_camera_and_stops_dreaming(tmp_pa
     show = RunningShow(config, seconds=60)
     while show.show is None:
         time.sleep(0.01)
-    show.show.clock = clock
+    show.show.light.clock = clock
     show.wait_for_frames()
     clock.when = dt.datetime(2026, 11, 30, 18, 0, 1)  # closing time
     deadline = time.monotonic() + 10

@@ -9,7 +9,7 @@ import torch
 
 from live.backends.devices import available_memory, pick_device
 from live.backends.torch_backend import PreparedNet
-from live.config import NetworkConfig
+from live.config import NetworkConfig, dream_size
 from live.errors import UserError
 from live.dream.featurenet import FeatureNet
 from live.core.imageio import read_image
@@ -31,7 +31,7 @@ def check_dream_size(size: tuple[int, int], device: torch.device) -> None:
     if free is None or need <= free:  # unknown here: the run will say so if it runs out
         return
     scale = math.sqrt(free / need)
-    fit = (max(32, int(w * scale) // 16 * 16), max(32, int(h * scale) // 16 * 16))
+    fit = dream_size(w * scale, h * scale)
     where = "GPU memory" if device.type == "cuda" else "memory"
     raise UserError(f"a {w}x{h} dream needs about {need / 1e9:.1f} GB of {where} and {free / 1e9:.1f} GB "
                     f"are free here; use --size {fit[0]}x{fit[1]} or smaller")

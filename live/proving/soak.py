@@ -56,7 +56,7 @@ class SoakWatch:
             threading.Thread(target=self._run, name="soak", daemon=True).start()
         if not self._waiting or item is None or item.camera_image is None or item.attract_weight >= 1.0:
             return
-        worker_ok = self.show is None or self.show.worker.failures_in_a_row == 0
+        worker_ok = self.show is None or not self.show.worker.status.failing
         source_ok = self.show is None or self.show.source.state == "ok"
         for fault in list(self._waiting):
             if item.t_captured >= fault["_ended_at"] and worker_ok and source_ok and self.plan.active is None:

@@ -1,4 +1,4 @@
-"""Latest-value slots: the only way pipeline stages talk. A slow reader drops items, never queues them."""
+"""Latest-value slots: the only way the show's threads talk. A slow reader drops items, never queues them."""
 from __future__ import annotations
 
 import threading
@@ -46,6 +46,11 @@ class LatestSlot:
                 self._taken = True
                 return self._item
             return None
+
+    def latest(self, default=None):
+        """The newest item without waiting (a value read every frame, such as the modulation's factors)."""
+        item = self._item  # one reference read: atomic
+        return default if item is None else item
 
     def close(self) -> None:
         """Wake every waiting reader: no more items will come."""

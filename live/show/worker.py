@@ -26,51 +26,49 @@ from live.core.profiling import NO_PROFILE, Profile
 from live.backends.dreamer import Dreamer
 from live.show.attract import AttractLoop, MotionWatch
 from live.show.crossfade import Crossfade
+from live.show.healing import MAX_FAILURES_IN_A_ROW, Decision, Healing, shrunk
+from live.show.modulation import Factors
 from live.show.slots import Frame, LatestSlot
 from live.show.tuner import Tuner
 
 log = logging.getLogger("live-dream")
-MAX_FAILURES_IN_A_ROW = 50  # frames: a fault that persists this long ends an attended run with its reason
-TORCH_AFTER_FAILURES = 5  # unattended: this many failed frames in a row and the torch backend takes over
-SHRINK_AFTER_FAILURES = 100  # ... and every this many more (seconds of failing), a smaller dream size
-MIN_HEALING_WIDTH = 64
-HEALED_AFTER_S = 600.0  # what the healing changed (backend, size) is undone after this long without a failure
 ATTRACT_WAIT_S = 1 / 30  # with the attract loop on, the worker dreams without waiting for the camera
 
 
 @dataclass(frozen=True)
 class WorkerStatus:
+    """What the worker tells the rest of the show (the HUD, /health), replaced as it changes."""
     size: tuple[int, int]  # dream resolution now (the tuner and the memory guard change it)
     frame_ms: float = 0.0  # the last frame's processing time
     backend: str = "?"  # the backend that dreamed the last frame
+    failing: bool = False  # the last frame could not be dreamed
+    healing: str | None = None  # what the self-healing changed
+    last_failure: str | None = None
+    attract_weight: float | None = None  # the attract loop's share of the picture (None: no attract loop)
 
 
 class DreamWorker:
     def __init__(self, dreamer: Dreamer, temporal: TemporalSettings, size: tuple[int, int],
                  inbox: LatestSlot, outbox: LatestSlot, bus: ControlBus, tuner: Tuner | None = None,
-                 profile: Profile = NO_PROFILE, strength_pulse: Callable[[ShowState], float] = lambda state: 1.0,
+                 profile: Profile = NO_PROFILE, factors: LatestSlot | None = None,
                  unattended: InstallationConfig | None = None, source_ok: Callable[[], bool] | None = None):
-        """`unattended` (installation mode): failures heal instead of ending the run, and an empty room
-        (or a camera away) brings the attract loop. `source_ok`: whether the camera is delivering."""
+        """`factors`: the modulation's newest Factors (beat, audio) on the strength. `unattended`
+        (installation mode): failures heal instead of ending the run, and an empty room (or a camera
+        away) brings the attract loop. `source_ok`: whether the camera is delivering."""
         self.dreamer, self.inbox, self.outbox, self.bus = dreamer, inbox, outbox, bus
         self.tuner, self.profile = tuner, profile
         self.size = size  # this thread's own: written nowhere else
         self.base_temporal = temporal  # a scene may change some of it; the rest stays
         self.temporal = TemporalDreamer(self._dream, self._scene_temporal(bus.state), profile)
-        self.status = WorkerStatus(size, backend=dreamer.backend(0, size, max(1, bus.state.steps)).name)
+        self._last = WorkerStatus(size, backend=dreamer.backend(0, size, max(1, bus.state.steps)).name)
         self.dreamed = 0
         self.error: str | None = None
-        self.failed = 0  # frames skipped because dreaming them raised
         self.resets = 0  # dreams restarted because they were not finite
-        self.last_failure: str | None = None  # the last frame skipped, and why (for /health)
+        self.attract_failures = 0
         self._state = bus.state  # the state this frame is dreamed with
         self.crossfade = Crossfade()
-        self.strength_pulse = strength_pulse  # the beat's factor on the strength (1: no pulse)
-        self.self_healing = unattended is not None
-        self.failures_in_a_row = 0
-        self.healing: str | None = None  # what the self-healing changed, for /health
-        self._shrunk_from: tuple[int, int] | None = None  # the size before the healing lowered it
-        self._last_failure_at = 0.0
+        self.factors = factors or LatestSlot()
+        self.healing = Healing(self_healing=unattended is not None)
         self.source_ok = source_ok
         self.motion = self.attract = None
         if unattended is not None and unattended.idle_seconds > 0:
@@ -80,11 +78,10 @@ class DreamWorker:
                                        unattended.attract_scene_seconds)
         self._away_since: float | None = None
         self._woke_at = 0.0  # frames captured before the show last woke (last night's) are dropped
-        self.attract_failures = 0
         self._held: Frame | None = None  # the frame being dreamed on while frozen
         self._last_live: Frame | None = None  # the last live dream (shown under the attract loop's fade)
-        self._out_seq = 0
-        self.asleep = threading.Event()  # set by the show outside opening hours
+        self._in_seq = self._out_seq = 0
+        self._asleep = threading.Event()  # outside opening hours
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
 
@@ -92,12 +89,31 @@ class DreamWorker:
         """The temporal settings with the scene's own (scenes are checked at start)."""
         return replace(self.base_temporal, **dict(state.scene.temporal))
 
+    @property
+    def status(self) -> WorkerStatus:
+        """Any thread: the worker as of its last frame, and its failures and healing as of now."""
+        h = self.healing
+        return replace(self._last, failing=h.failures_in_a_row > 0, healing=h.description, last_failure=(
+            h.last_failure), attract_weight=self.attract.weight if self.attract else None)
+
+    def sleep(self) -> None:
+        """Closed (opening hours): nothing is dreamed, and every dream is forgotten."""
+        self._asleep.set()
+
+    def wake(self) -> None:
+        self._asleep.clear()
+
+    @property
+    def asleep(self) -> bool:
+        return self._asleep.is_set()
+
     def _dream(self, image: np.ndarray) -> np.ndarray:
         s, now = self._state, time.monotonic()
         preset = self.dreamer.preset_for(self.crossfade.objective(s, now))
         strength, _, steps = blended(s, now)  # a crossfade moves them from the old scene's to the new one's
+        pulse = self.factors.latest(Factors()).strength  # the beat's and the audio's factor (1: none)
         with self.profile.stage("steps"):
-            return self.dreamer.run(image, preset, round(steps), strength * self.strength_pulse(s))
+            return self.dreamer.run(image, preset, round(steps), strength * pulse)
 
     def _dream_attract(self, image: np.ndarray, objective: str, state: ShowState) -> np.ndarray:
         return self.dreamer.run(image, self.dreamer.preset_for(objective), max(1, state.steps), state.strength)
@@ -128,65 +144,85 @@ class DreamWorker:
             self.size = (setting.width, setting.height)
             self._set_steps(setting.steps, "memory guard")
         else:
-            w, h = self.size
-            self.size = (max(32, int(w * 0.75) // 16 * 16), max(32, int(h * 0.75) // 16 * 16))
+            self.size = shrunk(self.size)
         log.warning("out of GPU memory: dream resolution lowered to %dx%d", *self.size)
 
     def _run(self):
-        last_seq = 0
         try:
             while not self._stop.is_set():
-                if self.asleep.is_set():  # outside opening hours: no dreaming, nothing kept
-                    self._forget()
-                    self._woke_at = time.monotonic()
-                    self._stop.wait(0.1)
+                if self.asleep:
+                    self._sleep_a_while()
                     continue
-                frame = self.inbox.get_newer(last_seq, timeout=ATTRACT_WAIT_S if self.attract else 0.1)
-                now = time.monotonic()
-                if frame is not None and frame.t_captured < self._woke_at:  # last night's frame: never shown
-                    last_seq, frame = frame.seq, None
-                if frame is not None:
-                    last_seq = frame.seq
-                    if self.motion:
-                        self.motion.see(frame.image, now)
-                elif self.inbox.closed:
+                frame, now = self._next_frame(), time.monotonic()
+                if frame is None and self.inbox.closed:
                     break
                 weight = self.attract.update(now, self._idle(now)) if self.attract else 0.0
                 if frame is None and weight == 0.0:
                     continue
                 t0 = time.perf_counter()
                 self._follow_state()
-                if frame is not None and weight < 1.0:
-                    live = self._live_frame(frame)
-                    if live is None:
-                        continue
-                    self._last_live = live
-                elif weight >= 1.0:
-                    self._forget_visitors()
-                out = self._last_live if frame is not None else self._shown_again(now)
-                if weight > 0.0 and (attract := self._attract_frame(now)) is not None:
-                    out = self._with_attract(out, attract, weight, now)
-                if out is None:
-                    continue
-                # the camera frame's number where there is one (frames keep their identity), else the next
-                self._out_seq = max(self._out_seq + 1, frame.seq if frame is not None else 0)
-                self.outbox.put(replace(out, seq=self._out_seq))
-                frame_ms = (time.perf_counter() - t0) * 1000
-                h, w = out.image.shape[:2]
-                self.status = WorkerStatus((w, h), frame_ms, self._backend_name((w, h)))
-                dreamed = weight == 0.0 and self.failures_in_a_row == 0  # the tuner learns from dreamed frames only
-                if self.tuner and dreamed and (setting := self.tuner.update(frame_ms)):
-                    self._apply(setting)
+                out = self._picture(frame, weight, now)
+                if out is not None:
+                    self._put(out, frame)
+                    self._tune(out, weight, (time.perf_counter() - t0) * 1000)
         except Exception as exc:
-            log.debug("dream worker stopped", exc_info=True)  # the traceback, for --log-file
-            many = self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW and not self.self_healing
-            if is_sticky_device_error(exc):
-                log.error("the GPU failed beyond repair for this process (%s); exiting so that the service "
-                          "restarts the show", str(exc).splitlines()[0][:200], exc_info=True)
-            self.error = (f"dream worker failed{f' on {MAX_FAILURES_IN_A_ROW} frames in a row' if many else ''}: "
-                          f"{exc.__class__.__name__}: {exc}")
+            self._fail(exc)
         finally:
             self.outbox.close()
+
+    def _sleep_a_while(self) -> None:
+        """Outside opening hours: no dreaming, nothing kept."""
+        self._forget()
+        self._woke_at = time.monotonic()
+        self._stop.wait(0.1)
+
+    def _next_frame(self) -> Frame | None:
+        """The newest camera frame not seen yet (None: none came in time, or it was last night's)."""
+        frame = self.inbox.get_newer(self._in_seq, timeout=ATTRACT_WAIT_S if self.attract else 0.1)
+        if frame is None:
+            return None
+        self._in_seq = frame.seq
+        if frame.t_captured < self._woke_at:  # captured before the show last woke: never shown
+            return None
+        if self.motion:
+            self.motion.see(frame.image, time.monotonic())
+        return frame
+
+    def _picture(self, frame: Frame | None, weight: float, now: float) -> Frame | None:
+        """This turn's picture: the camera frame dreamed, under the attract loop as far as it has faded in."""
+        if frame is not None and weight < 1.0:
+            live = self._live_frame(frame)
+            if live is None:
+                return None
+            self._last_live = live
+        elif weight >= 1.0:
+            self._forget_visitors()
+        out = self._last_live if frame is not None else self._shown_again(now)
+        if weight > 0.0 and (attract := self._attract_frame(now)) is not None:
+            out = self._with_attract(out, attract, weight, now)
+        return out
+
+    def _put(self, out: Frame, frame: Frame | None) -> None:
+        # the camera frame's number where there is one (frames keep their identity), else the next
+        self._out_seq = max(self._out_seq + 1, frame.seq if frame is not None else 0)
+        self.outbox.put(replace(out, seq=self._out_seq))
+
+    def _tune(self, out: Frame, weight: float, frame_ms: float) -> None:
+        h, w = out.image.shape[:2]
+        self._last = WorkerStatus((w, h), frame_ms, self._backend_name((w, h)))
+        dreamed = weight == 0.0 and self.healing.failures_in_a_row == 0  # the tuner learns from dreamed frames only
+        if self.tuner and dreamed and (setting := self.tuner.update(frame_ms)):
+            self._apply(setting)
+
+    def _fail(self, exc: Exception) -> None:
+        """The worker cannot go on: the reason, for the run's end (the service restarts a sticky GPU)."""
+        log.debug("dream worker stopped", exc_info=True)  # the traceback, for --log-file
+        many = self.healing.failures_in_a_row >= MAX_FAILURES_IN_A_ROW and not self.healing.self_healing
+        if is_sticky_device_error(exc):
+            log.error("the GPU failed beyond repair for this process (%s); exiting so that the service "
+                      "restarts the show", str(exc).splitlines()[0][:200], exc_info=True)
+        self.error = (f"dream worker failed{f' on {MAX_FAILURES_IN_A_ROW} frames in a row' if many else ''}: "
+                      f"{exc.__class__.__name__}: {exc}")
 
     def _follow_state(self) -> None:
         """This frame's state from the bus; a change of objective or strength wakes a settled dream."""
@@ -224,54 +260,37 @@ class DreamWorker:
                 self._out_of_memory()
                 return None
             return self._failed(frame, exc)
-        self.failures_in_a_row = 0
         self.dreamed += 1
-        if self.healing and time.monotonic() - self._last_failure_at >= HEALED_AFTER_S:
+        if self.healing.success():
             self._undo_healing()
         dreamed = (out * 255.0 + 0.5).astype(np.uint8)
         return Frame(dreamed, frame.seq, frame.t_captured, source_image=frame.image, camera_image=frame.camera_image)
 
     def _failed(self, frame: Frame, exc: Exception) -> Frame | None:
-        """A frame whose dreaming raised: logged with its traceback and skipped. Unattended, repeated
-        failures heal: the torch backend, then a smaller size, and meanwhile the camera undreamed (the
-        picture never freezes); attended, 50 in a row end the run with the reason."""
-        self.failures_in_a_row += 1
-        self.failed += 1
-        self._last_failure_at = time.monotonic()
-        self.last_failure = (f"frame {frame.seq} skipped: {exc.__class__.__name__}: "
-                             + (str(exc).splitlines()[0][:200] if str(exc) else ""))
-        if self.failures_in_a_row == 1 or self.failures_in_a_row % 100 == 0:
-            log.warning("%s (the show goes on)", self.last_failure, exc_info=self.self_healing)
-        else:
-            log.debug("frame %d skipped", frame.seq, exc_info=True)  # the traceback, for --log-file
-        if not self.self_healing:
-            if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
-                raise exc
+        """A frame whose dreaming raised, answered as the healing decides; meanwhile (unattended) the
+        camera undreamed, so the picture never freezes."""
+        decision = self.healing.failure(frame.seq, exc, self.size)
+        if decision is Decision.GIVE_UP:
+            raise exc
+        if decision is Decision.SKIP:
             return None
-        if self.failures_in_a_row == TORCH_AFTER_FAILURES and self._fall_back_to_torch():
-            self.healing = f"fell back to the torch backend after {TORCH_AFTER_FAILURES} failed frames"
-            log.warning("dreaming failed %d times in a row: %s", TORCH_AFTER_FAILURES, self.healing)
-        elif self.failures_in_a_row % SHRINK_AFTER_FAILURES == 0 and self.size[0] > MIN_HEALING_WIDTH:
-            w, h = self.size
-            self._shrunk_from = self._shrunk_from or self.size
-            self.size = (max(MIN_HEALING_WIDTH, int(w * 0.75) // 16 * 16), max(16, int(h * 0.75) // 16 * 16))
-            self.healing = f"dream size lowered to {self.size[0]}x{self.size[1]} after repeated failures"
-            log.warning("dreaming failed %d times in a row: %s", self.failures_in_a_row, self.healing)
+        if decision is Decision.FALL_BACK and self._fall_back_to_torch():
+            self.healing.fell_back()
+        elif decision is Decision.SHRINK:
+            self.size = self.healing.shrink(self.size)
         self.temporal.reset()
-        try:  # meanwhile the camera, undreamed: the picture does not freeze
+        try:
             image = fit_cover(frame.camera_image if frame.camera_image is not None else frame.image, self.size)
         except Exception:  # noqa: BLE001 - a frame that cannot even be resized (garbage) is skipped
             return None
         return Frame(image, frame.seq, frame.t_captured, source_image=image, camera_image=frame.camera_image)
 
     def _undo_healing(self) -> None:
-        """No failure for HEALED_AFTER_S: the failure was passing; back to the backends and size of before."""
-        if self._shrunk_from:
-            self.size, self._shrunk_from = self._shrunk_from, None
+        """No failure for a while: the failure was passing; back to the backends and size of before."""
+        self.size = self.healing.undone() or self.size
         restored = self.dreamer.restore_backends()
-        log.info("no failure for %.0f s: back to %s at %dx%d", HEALED_AFTER_S,
+        log.info("no failure for a while: back to %s at %dx%d",
                  "the backends of before" if restored else "the dream size", *self.size)
-        self.healing = None
 
     def _fall_back_to_torch(self) -> bool:
         try:
@@ -289,9 +308,9 @@ class DreamWorker:
             if is_out_of_memory(exc):
                 self._out_of_memory()
             self.attract_failures += 1
-            self.last_failure = f"attract loop frame not dreamed: {exc.__class__.__name__}: {exc}"
+            self.healing.last_failure = f"attract loop frame not dreamed: {exc.__class__.__name__}: {exc}"
             if self.attract_failures == 1 or self.attract_failures % 100 == 0:
-                log.warning("%s (%d so far)", self.last_failure, self.attract_failures, exc_info=True)
+                log.warning("%s (%d so far)", self.healing.last_failure, self.attract_failures, exc_info=True)
             image = self.attract.image  # still moving: the last attract picture, zoomed on
             return None if image is None else (image * 255.0 + 0.5).astype(np.uint8)
 
