@@ -10,7 +10,9 @@ it never starts from a camera frame, and its image is dropped whenever it is not
 """
 from __future__ import annotations
 
+import logging
 import math
+import time
 
 import cv2
 import numpy as np
@@ -18,6 +20,7 @@ import numpy as np
 from live.config import objective_of
 from live.control.state import ShowState
 
+log = logging.getLogger("live-dream")
 MOTION_SIZE = (64, 48)
 MOTION_LEVELS = 20  # a grey level change larger than noise and light drift at 64x48
 REFERENCE_EVERY_S = 0.2
@@ -108,3 +111,63 @@ class AttractLoop:
         self.image = zoomed(self.image, math.exp(self.zoom * dt))  # zoomed even if the dream step fails
         self.image = np.clip(self.dream(self.image, self.objective(state, now), state), 0.0, 1.0)
         return self.image
+
+
+class EmptyRoom:
+    """The dream worker's watch on the room (installation mode): when nobody has moved for
+    `idle_seconds`, or the camera has been away for a second, the attract loop fades in over the dream;
+    a visitor's motion brings the dream back."""
+
+    def __init__(self, settings, dream, source_ok, on_out_of_memory):
+        """`settings`: [installation]; `dream(image, objective, state)`: one attract frame's dreaming;
+        `source_ok()`: whether the camera is delivering; `on_out_of_memory()`: the worker's remedy."""
+        self.idle_seconds = settings.idle_seconds
+        self.motion = MotionWatch(settings.motion_share, time.monotonic())
+        self.loop = AttractLoop(dream, settings.attract_fade, settings.attract_zoom, settings.attract_scene_seconds)
+        self.source_ok, self.on_out_of_memory = source_ok, on_out_of_memory
+        self.failures = 0
+        self.last_failure: str | None = None
+        self._away_since: float | None = None
+
+    @property
+    def weight(self) -> float:
+        return self.loop.weight
+
+    def see(self, image: np.ndarray, now: float) -> None:
+        self.motion.see(image, now)
+
+    def update(self, now: float) -> float:
+        """The attract loop's weight now (0: the live dream, 1: the attract loop alone)."""
+        return self.loop.update(now, self._idle(now))
+
+    def _idle(self, now: float) -> bool:
+        away = self.source_ok is not None and not self.source_ok()
+        if away and self._away_since is None:
+            self._away_since = now
+        elif not away:
+            self._away_since = None
+        return (self.motion.idle_for(now) >= self.idle_seconds
+                or (self._away_since is not None and now - self._away_since >= 1.0))
+
+    def picture(self, state: ShowState, size: tuple[int, int], now: float) -> np.ndarray | None:
+        """The attract frame (uint8); on a failure, the last one (still zooming), so it never ends the show."""
+        from live.backends.devices import is_out_of_memory, is_sticky_device_error
+        try:
+            return (self.loop.frame(state, size, now) * 255.0 + 0.5).astype(np.uint8)
+        except Exception as exc:  # noqa: BLE001 - the attract loop must not end an unattended show
+            if is_sticky_device_error(exc):
+                raise
+            if is_out_of_memory(exc):
+                self.on_out_of_memory()
+            self.failures += 1
+            self.last_failure = f"attract loop frame not dreamed: {exc.__class__.__name__}: {exc}"
+            if self.failures == 1 or self.failures % 100 == 0:
+                log.warning("%s (%d so far)", self.last_failure, self.failures, exc_info=True)
+            image = self.loop.image  # still moving: the last attract picture, zoomed on
+            return None if image is None else (image * 255.0 + 0.5).astype(np.uint8)
+
+    def forget(self) -> None:
+        """Closed: nothing shown, nothing kept; the room counts as just entered."""
+        self._away_since = None
+        self.loop.reset()
+        self.motion.last_motion = time.monotonic()

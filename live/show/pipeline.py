@@ -142,8 +142,7 @@ class Show:
         self.interrupted = self.quit = False
         if config.control.http_port:  # before anything starts: a binding that needs a token is one line at once
             check_binding(config.control.http_host, config.control.token)
-        self.presets = tuple(presets_for(config))
-        for preset in self.presets:  # a bad scene is one line before anything starts
+        for preset in presets_for(config):  # a bad scene is one line before anything starts
             parse_scene(preset)
         m = config.midi  # the mapping is checked before anything starts; the port is opened in start()
         learned = "" if config.installation.enabled else m.learned_file  # installation mode writes no file
@@ -219,7 +218,7 @@ class Show:
         if self.options.faults:
             dreamer = self.options.faults.dreamer(dreamer)
         # the first scene's numbers hold from the start
-        bus = ControlBus(with_scene(ShowState(presets=self.presets, max_steps=live.max_steps, steps=live.steps,
+        bus = ControlBus(with_scene(ShowState(presets=tuple(presets_for(self.config)), max_steps=live.max_steps, steps=live.steps,
                                               crossfade_seconds=live.crossfade_seconds, bpm=self.config.beat.bpm)),
                          check_objective=dreamer.check_objective)
         if self.memory:

@@ -24,7 +24,7 @@ from live.dream.temporal import TemporalDreamer
 from live.core.imageio import fit_cover
 from live.core.profiling import NO_PROFILE, Profile
 from live.backends.dreamer import Dreamer
-from live.show.attract import AttractLoop, MotionWatch
+from live.show.attract import EmptyRoom
 from live.show.crossfade import Crossfade
 from live.show.healing import MAX_FAILURES_IN_A_ROW, Decision, Healing, shrunk
 from live.show.modulation import Factors
@@ -48,6 +48,13 @@ class WorkerStatus:
 
 
 class DreamWorker:
+    """The dream's thread. Its attributes, by what they are for: the stages it links (dreamer, inbox,
+    outbox, bus, tuner, profile, factors), its thread (_thread, _stop, _asleep), the dream it carries
+    (temporal, base_temporal, crossfade, _state, size), the frames it keeps (_in_seq, _out_seq, _held,
+    _last_live, _woke_at), what it tells (dreamed, error, resets, _last) and its parts (healing, room).
+    All are this one thread's own but the status it publishes: splitting them further would spread one
+    loop over objects only it uses."""
+
     def __init__(self, dreamer: Dreamer, temporal: TemporalSettings, size: tuple[int, int],
                  inbox: LatestSlot, outbox: LatestSlot, bus: ControlBus, tuner: Tuner | None = None,
                  profile: Profile = NO_PROFILE, factors: LatestSlot | None = None,
@@ -64,19 +71,12 @@ class DreamWorker:
         self.dreamed = 0
         self.error: str | None = None
         self.resets = 0  # dreams restarted because they were not finite
-        self.attract_failures = 0
         self._state = bus.state  # the state this frame is dreamed with
         self.crossfade = Crossfade()
         self.factors = factors or LatestSlot()
         self.healing = Healing(self_healing=unattended is not None)
-        self.source_ok = source_ok
-        self.motion = self.attract = None
-        if unattended is not None and unattended.idle_seconds > 0:
-            self.idle_seconds = unattended.idle_seconds
-            self.motion = MotionWatch(unattended.motion_share, time.monotonic())
-            self.attract = AttractLoop(self._dream_attract, unattended.attract_fade, unattended.attract_zoom,
-                                       unattended.attract_scene_seconds)
-        self._away_since: float | None = None
+        self.room = (EmptyRoom(unattended, self._dream_attract, source_ok, self._out_of_memory)
+                     if unattended is not None and unattended.idle_seconds > 0 else None)
         self._woke_at = 0.0  # frames captured before the show last woke (last night's) are dropped
         self._held: Frame | None = None  # the frame being dreamed on while frozen
         self._last_live: Frame | None = None  # the last live dream (shown under the attract loop's fade)
@@ -93,8 +93,10 @@ class DreamWorker:
     def status(self) -> WorkerStatus:
         """Any thread: the worker as of its last frame, and its failures and healing as of now."""
         h = self.healing
-        return replace(self._last, failing=h.failures_in_a_row > 0, healing=h.description, last_failure=(
-            h.last_failure), attract_weight=self.attract.weight if self.attract else None)
+        room = self.room
+        return replace(self._last, failing=h.failures_in_a_row > 0, healing=h.description,
+                       last_failure=h.last_failure or (room.last_failure if room else None),
+                       attract_weight=room.weight if room else None)
 
     def sleep(self) -> None:
         """Closed (opening hours): nothing is dreamed, and every dream is forgotten."""
@@ -156,7 +158,7 @@ class DreamWorker:
                 frame, now = self._next_frame(), time.monotonic()
                 if frame is None and self.inbox.closed:
                     break
-                weight = self.attract.update(now, self._idle(now)) if self.attract else 0.0
+                weight = self.room.update(now) if self.room else 0.0
                 if frame is None and weight == 0.0:
                     continue
                 t0 = time.perf_counter()
@@ -178,14 +180,14 @@ class DreamWorker:
 
     def _next_frame(self) -> Frame | None:
         """The newest camera frame not seen yet (None: none came in time, or it was last night's)."""
-        frame = self.inbox.get_newer(self._in_seq, timeout=ATTRACT_WAIT_S if self.attract else 0.1)
+        frame = self.inbox.get_newer(self._in_seq, timeout=ATTRACT_WAIT_S if self.room else 0.1)
         if frame is None:
             return None
         self._in_seq = frame.seq
         if frame.t_captured < self._woke_at:  # captured before the show last woke: never shown
             return None
-        if self.motion:
-            self.motion.see(frame.image, time.monotonic())
+        if self.room:
+            self.room.see(frame.image, time.monotonic())
         return frame
 
     def _picture(self, frame: Frame | None, weight: float, now: float) -> Frame | None:
@@ -198,7 +200,7 @@ class DreamWorker:
         elif weight >= 1.0:
             self._forget_visitors()
         out = self._last_live if frame is not None else self._shown_again(now)
-        if weight > 0.0 and (attract := self._attract_frame(now)) is not None:
+        if weight > 0.0 and (attract := self.room.picture(self._state, self.size, now)) is not None:
             out = self._with_attract(out, attract, weight, now)
         return out
 
@@ -232,16 +234,6 @@ class DreamWorker:
             self.temporal.wake()  # a settled dream would take seconds to follow the change
         if previous.preset != self._state.preset or previous.presets != self._state.presets:
             self.temporal.settings = self._scene_temporal(self._state)
-
-    def _idle(self, now: float) -> bool:
-        """Nobody has moved for idle_seconds, or the camera has been away for a second."""
-        away = self.source_ok is not None and not self.source_ok()
-        if away and self._away_since is None:
-            self._away_since = now
-        elif not away:
-            self._away_since = None
-        return (self.motion.idle_for(now) >= self.idle_seconds
-                or (self._away_since is not None and now - self._away_since >= 1.0))
 
     def _live_frame(self, frame: Frame) -> Frame | None:
         """A camera frame dreamed, or None if it was skipped (a failure, the memory guard)."""
@@ -299,21 +291,6 @@ class DreamWorker:
             log.warning("could not switch to the torch backend", exc_info=True)
             return False
 
-    def _attract_frame(self, now: float) -> np.ndarray | None:
-        try:
-            return (self.attract.frame(self._state, self.size, now) * 255.0 + 0.5).astype(np.uint8)
-        except Exception as exc:  # noqa: BLE001 - the attract loop must not end an unattended show
-            if is_sticky_device_error(exc):
-                raise
-            if is_out_of_memory(exc):
-                self._out_of_memory()
-            self.attract_failures += 1
-            self.healing.last_failure = f"attract loop frame not dreamed: {exc.__class__.__name__}: {exc}"
-            if self.attract_failures == 1 or self.attract_failures % 100 == 0:
-                log.warning("%s (%d so far)", self.healing.last_failure, self.attract_failures, exc_info=True)
-            image = self.attract.image  # still moving: the last attract picture, zoomed on
-            return None if image is None else (image * 255.0 + 0.5).astype(np.uint8)
-
     def _with_attract(self, live: Frame | None, attract: np.ndarray, weight: float, now: float) -> Frame:
         if live is None or weight >= 1.0 or live.image.shape != attract.shape:
             return Frame(attract, 0, now, source_image=attract, attract_weight=1.0)
@@ -328,11 +305,8 @@ class DreamWorker:
     def _forget(self) -> None:
         """Closed: drop every dream, the visitors' and the attract loop's."""
         self._forget_visitors()
-        self._away_since = None
-        if self.attract:
-            self.attract.reset()
-        if self.motion:
-            self.motion.last_motion = time.monotonic()
+        if self.room:
+            self.room.forget()
 
     def _forget_visitors(self) -> None:
         """The attract loop is all that is shown: nothing of the last visitor is kept for later."""
