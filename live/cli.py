@@ -15,66 +15,70 @@ from live.errors import UserError
 
 # Nothing heavy (torch, OpenCV) is imported at module level: Ctrl-C while starting must stay a clean exit.
 
-# Command-line flags that set a config key: (flag, dotted key, help).
-DREAM_FLAGS = [
-    ("--network", "network.name", "network from `live-dream models` (default lite0)"),
-    ("--weights", "network.weights", "local weights file instead of the download cache"),
+# Every command-line flag that sets a setting, once: (flag, setting, help, the commands that take it). A
+# flag means one setting per command: --steps is still.steps (per octave) for `still` and live.steps (per
+# frame) wherever frames are dreamed live.
+STILL, LIVE = {"still"}, {"run", "render", "bench", "soak"}
+ALL = STILL | LIVE
+FLAGS = [
+    ("--network", "network.name", "network from `live-dream models` (default lite0)", ALL),
+    ("--weights", "network.weights", "local weights file instead of the download cache", ALL),
     ("--objective", "network.objective", "what to dream, e.g. block9, 'block9:42,117', class:jellyfish, "
-                                         "'0.7*block8 + 0.3*block11'"),
-    ("--guide", "network.guide", "guide image: dream towards its features"),
-    ("--device", "network.device", "auto, cpu, cuda or mps"),
-    ("--steps", "dream.steps", "gradient steps per octave"),
-    ("--step-size", "dream.step_size", "mean change per pixel per step (0..1 units)"),
-    ("--octaves", "dream.octaves", "number of octaves"),
-    ("--octave-scale", "dream.octave_scale", "size ratio between octaves"),
-    ("--jitter", "dream.jitter", "max random roll in pixels"),
-    ("--smoothing", "dream.smoothing", "gradient smoothing: none, gaussian or laplacian"),
-    ("--tv", "dream.tv_weight", "total-variation penalty (share of each step)"),
-    ("--tile", "dream.tile", "tile size for large images (bounds memory)"),
-    ("--seed", "dream.seed", "random seed (-1: different every run)"),
+                                         "'0.7*block8 + 0.3*block11'", ALL),
+    ("--guide", "network.guide", "guide image: dream towards its features", ALL),
+    ("--device", "network.device", "auto, cpu, cuda or mps", ALL),
+    ("--steps", "still.steps", "gradient steps per octave", STILL),
+    ("--step-size", "still.step_size", "mean change per pixel per step (0..1 units)", STILL),
+    ("--octaves", "still.octaves", "number of octaves", STILL),
+    ("--octave-scale", "still.octave_scale", "size ratio between octaves", STILL),
+    ("--tile", "still.tile", "tile size for large images (bounds memory)", STILL),
+    ("--jitter", "dream.jitter", "max random roll in pixels", STILL),
+    ("--smoothing", "dream.smoothing", "gradient smoothing: none, gaussian or laplacian", STILL),
+    ("--tv", "dream.tv_weight", "total-variation penalty (share of each step)", STILL),
+    ("--seed", "dream.seed", "random seed (-1: different every run)", STILL),
+    ("--source", "capture.source", "auto (camera, else demo), demo, camera:N, camera:NAME, a video file or a folder",
+     {"run", "bench", "soak"}),
+    ("--steps", "live.steps", "gradient steps per frame", LIVE),
+    ("--step-size", "live.step_size", "mean change per pixel per step", LIVE),
+    ("--flow", "temporal.flow", "dis, farneback or none (plain blending)", LIVE),
+    ("--backend", "live.backend", "auto, torch, onnx or openvino", {"render"}),
+    ("--display", "display.display", "which screen (see `live-dream displays`)", {"run", "bench", "soak"}),
+    ("--record", "record.path", "write the output video to this .mp4 file", {"run", "bench", "soak"}),
+    ("--osc", "control.osc_port", "receive OSC control messages on this UDP port (127.0.0.1)", {"run", "bench", "soak"}),
+    ("--osc-status", "control.status_to", "send the status over OSC once a second to HOST:PORT", {"run", "bench", "soak"}),
+    ("--http", "control.http_port", "serve /health, /action and the control page on this port (127.0.0.1)",
+     {"run", "bench", "soak"}),
+    ("--midi", "midi.port", "a MIDI input port (name, part of it, or auto); mapping in [midi]", {"run", "bench", "soak"}),
 ]
-NETWORK_FLAGS = DREAM_FLAGS[:5]
-RUN_FLAGS = NETWORK_FLAGS + [
-    ("--source", "capture.source", "auto (camera, else demo), demo, camera:N, camera:NAME, a video file or a folder"),
-    ("--steps", "live.steps", "gradient steps per frame"),
-    ("--step-size", "live.step_size", "mean change per pixel per step"),
-    ("--flow", "temporal.flow", "dis, farneback or none (plain blending)"),
-    ("--display", "display.display", "which screen (see `live-dream displays`)"),
-    ("--record", "record.path", "write the output video to this .mp4 file"),
-    ("--osc", "control.osc_port", "receive OSC control messages on this UDP port (127.0.0.1)"),
-    ("--osc-status", "control.status_to", "send the status over OSC once a second to HOST:PORT"),
-    ("--http", "control.http_port", "serve /health, /action and the control page on this port (127.0.0.1)"),
-    ("--midi", "midi.port", "a MIDI input port (name, part of it, or auto); mapping in [midi]"),
-]
-RENDER_FLAGS = NETWORK_FLAGS + [
-    ("--steps", "live.steps", "gradient steps per frame"),
-    ("--step-size", "live.step_size", "mean change per pixel per step"),
-    ("--flow", "temporal.flow", "dis, farneback or none (plain blending)"),
-    ("--backend", "live.backend", "auto, torch, onnx or openvino"),
-]
+
+
+def flags_for(command: str) -> list[tuple[str, str, str]]:
+    return [(flag, key, text) for flag, key, text, commands in FLAGS if command in commands]
+
+
 DEFAULT_CONFIG = Path("config.toml")
 
 
-def add_config_options(p: argparse.ArgumentParser, flags) -> None:
+def add_config_options(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--config", help="settings file (default: ./config.toml if present)")
     p.add_argument("--log-file", metavar="FILE", help="append every log line, with tracebacks, to this file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any setting, e.g. --set dream.steps=5 (repeatable)")
-    for flag, key, text in flags:
+                   help="override any setting, e.g. --set live.steps=2 (repeatable)")
+    for flag, key, text in flags_for(command):
         p.add_argument(flag, dest=key, metavar=key.split(".")[1].upper(), help=text)
 
 
-def config_from_args(args, flags):
+def config_from_args(args, command: str):
     from live.config import load_config, parse_set_option
     overrides = dict(parse_set_option(s) for s in args.set)
-    overrides.update({key: getattr(args, key) for _, key, _ in flags if getattr(args, key) is not None})
+    overrides.update({key: getattr(args, key) for _, key, _ in flags_for(command) if getattr(args, key) is not None})
     path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     return load_config(path, overrides)
 
 
 def cmd_still(args):
     from live.offline.still import dream_still
-    dream_still(args.input, args.output, config_from_args(args, DREAM_FLAGS), progress=not args.quiet)
+    dream_still(args.input, args.output, config_from_args(args, "still"), progress=not args.quiet)
     print(f"wrote {args.output}")
 
 
@@ -121,7 +125,7 @@ def cmd_run(args):
     if args.installation:
         args.set.append("installation.enabled=true")
     args.set += size_overrides(args.size)
-    config = config_from_args(args, RUN_FLAGS)
+    config = config_from_args(args, args.command)
     if config.installation.enabled:
         _tracebacks_in_the_log()
     now = None
@@ -136,7 +140,7 @@ def cmd_run(args):
 def cmd_render(args):
     from live.offline.render import render_video
     args.set = list(args.set) + size_overrides(args.size)
-    config = config_from_args(args, RENDER_FLAGS)
+    config = config_from_args(args, "render")
     result = render_video(args.input, args.output, config, size_given=bool(args.size), progress=not args.quiet,
                           measure=args.measure)
     print(f"wrote {args.output}: {result['frames']} frames at {result['size'][0]}x{result['size'][1]}, dreamed at "
@@ -152,14 +156,14 @@ def cmd_bench(args):
     args.set = list(args.set) + size_overrides(args.size)
     if args.gpu_report:  # one bounded run of what only a CUDA GPU can tell (live/proving/gpu_report.py)
         from live.proving.gpu_report import run_gpu_report
-        return run_gpu_report(config_from_args(args, RUN_FLAGS), args.gpu_report)
+        return run_gpu_report(config_from_args(args, args.command), args.gpu_report)
     sizes = SIZES
     if args.sizes:
         try:
             sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
         except ValueError:
             raise UserError(f"--sizes '{args.sizes}' must look like 320x240,640x360") from None
-    run_bench(config_from_args(args, RUN_FLAGS), sizes, args.repeats, args.seconds, args.profile, args.json, args.load)
+    run_bench(config_from_args(args, args.command), sizes, args.repeats, args.seconds, args.profile, args.json, args.load)
 
 
 def cmd_soak(args):
@@ -168,7 +172,7 @@ def cmd_soak(args):
     args.set = list(args.set) + size_overrides(args.size)
     if getattr(args, "capture.source") is None:
         setattr(args, "capture.source", "demo")  # no camera needed: the faults are injected
-    report = run_soak(config_from_args(args, RUN_FLAGS), args.minutes, args.json, args.cycle)
+    report = run_soak(config_from_args(args, args.command), args.minutes, args.json, args.cycle)
     return 0 if report["recovered"] == report["injected"] else 1
 
 
@@ -266,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_config_options(p, DREAM_FLAGS)
+    add_config_options(p, "still")
     p.set_defaults(func=cmd_still)
 
     p = sub.add_parser("run", help="the live installation (default)")
@@ -288,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", action="store_true", help="print the picture figures (calm, flicker, strength, "
                                                           "detail) at the end")
     p.add_argument("--stats-json", metavar="FILE", help="write the run's figures as JSON")
-    add_config_options(p, RUN_FLAGS)
+    add_config_options(p, "run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", help="dream a whole video file, every frame, keeping its sound")
@@ -297,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="dream resolution, e.g. 320x240 (default: live.width wide, the input's shape)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--measure", action="store_true", help="print the picture figures: calm, flicker, strength, detail")
-    add_config_options(p, RENDER_FLAGS)
+    add_config_options(p, "render")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("bench", help="measure backends and the live pipeline")
@@ -313,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: versions, providers, CUDA graphs, precision parity, memory, ONNX Runtime, step "
                         "times and the live pipeline on a CUDA GPU, in one run under 8 minutes; JSON to FILE, "
                         "a summary to FILE with suffix .md")
-    add_config_options(p, RUN_FLAGS)
+    add_config_options(p, "bench")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("soak", help="run the installation with faults injected; report fps, memory, recovery")
@@ -322,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between rounds of faults (default 60: every fault once a minute)")
     p.add_argument("--size", help="dream resolution, e.g. 320x240")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
-    add_config_options(p, RUN_FLAGS)
+    add_config_options(p, "soak")
     p.set_defaults(func=cmd_soak)
 
     p = sub.add_parser("service", help="install the show as a service: a systemd user unit (Linux) or a LaunchAgent (macOS)")

@@ -18,9 +18,23 @@ def _choice(*allowed):
     return lambda v: v in allowed, "one of " + ", ".join(map(str, allowed))
 
 
+@dataclass(frozen=True)
+class Range:
+    """A numeric rule; its bounds are also what controls (keys, OSC, the page, scenes) may set."""
+    lo: float
+    hi: float | None = None
+
+    def __call__(self, value) -> bool:
+        return value >= self.lo and (self.hi is None or value <= self.hi)
+
+    @property
+    def text(self) -> str:
+        return f"at least {self.lo}" if self.hi is None else f"between {self.lo} and {self.hi}"
+
+
 def _range(lo, hi=None):
-    text = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
-    return (lambda v: v >= lo and (hi is None or v <= hi)), text
+    rule = Range(lo, hi)
+    return rule, rule.text
 
 
 def setting(default, rule=None):
@@ -53,18 +67,41 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
-class DreamSettings:
+class StillConfig:
+    """[still]: the octaves of `live-dream still` (the live show dreams one size, a few steps a frame)."""
     steps: int = setting(10, _range(1, 10_000))  # gradient steps per octave
     step_size: float = setting(0.01, _range(0.0, 1.0))  # mean change per pixel per step, in [0, 1] image units
     octaves: int = setting(4, _range(1, 20))
     octave_scale: float = setting(1.4, _range(1.01, 4.0))
+    tile: int = setting(512, _range(64, 8192))  # larger images are dreamed tile by tile: memory stays bounded
+    tile_margin: int = setting(32, _range(0, 512))  # context around each tile, so tiles agree at their borders
+
+
+@dataclass(frozen=True)
+class RegularisersConfig:
+    """[dream]: what every dream step does besides the gradient, in `still` and the live show alike."""
     jitter: int = setting(32, _range(0, 512))  # max random roll, pixels
     smoothing: str = setting("none", _choice("none", "gaussian", "laplacian"))
     smoothing_sigma: float = setting(1.0, _range(0.0, 20.0))  # for gaussian
     tv_weight: float = setting(0.0, _range(0.0, 10.0))  # share of each step spent reducing total variation
-    tile: int = setting(512, _range(64, 8192))  # larger images are dreamed tile by tile: memory stays bounded
-    tile_margin: int = setting(32, _range(0, 512))  # context around each tile, so tiles agree at their borders
     seed: int = setting(-1, _range(-1))  # -1: a different dream every run
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """What the step and the octaves read: [still] and [dream] together (not a section of its own; the
+    show's step size is live.step_size). Defaults are the sections' own."""
+    steps: int = StillConfig.steps
+    step_size: float = StillConfig.step_size
+    octaves: int = StillConfig.octaves
+    octave_scale: float = StillConfig.octave_scale
+    jitter: int = RegularisersConfig.jitter
+    smoothing: str = RegularisersConfig.smoothing
+    smoothing_sigma: float = RegularisersConfig.smoothing_sigma
+    tv_weight: float = RegularisersConfig.tv_weight
+    tile: int = StillConfig.tile
+    tile_margin: int = StillConfig.tile_margin
+    seed: int = RegularisersConfig.seed
 
 
 @dataclass(frozen=True)
@@ -84,6 +121,8 @@ class LiveConfig:
     width: int = setting(320, _range(32, 7680))  # dream resolution: the network sees frames this size
     height: int = setting(240, _range(32, 4320))
     steps: int = setting(1, _range(0, 64))  # gradient steps per frame
+    strength: float = setting(1.0, _range(0.05, 8.0))  # at start; it multiplies the step size (keys, OSC move it)
+    mix: float = setting(1.0, _range(0.0, 1.0))  # at start: dry/wet, 0 the camera, 1 the full dream
     max_steps: int = setting(6, _range(1, 64))  # the most the steps keys may set
     step_size: float = setting(0.03, _range(0.0, 1.0))  # mean change per pixel per step (keys scale it)
     presets: tuple[str, ...] = setting(("block9", "block11", "0.5*block7 + 0.5*block12", "block5", "class:jellyfish"),
@@ -233,7 +272,8 @@ class ControlConfig:
 @dataclass(frozen=True)
 class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
-    dream: DreamSettings = field(default_factory=DreamSettings)
+    still: StillConfig = field(default_factory=StillConfig)
+    dream: RegularisersConfig = field(default_factory=RegularisersConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
@@ -250,8 +290,31 @@ class Config:
     installation: InstallationConfig = field(default_factory=InstallationConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
+    def still_settings(self) -> DreamSettings:
+        """The settings `still` dreams with: [still] and [dream]."""
+        return DreamSettings(**_values(self.still), **_values(self.dream))
+
+    def live_settings(self) -> DreamSettings:
+        """The settings the live show (and render, bench) steps with: [dream], at live.step_size."""
+        return DreamSettings(**_values(self.dream), step_size=self.live.step_size)
+
+
+def _values(section) -> dict:
+    return {f.name: getattr(section, f.name) for f in fields(section)}
+
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}
+# Keys that moved: an old config.toml (or --set) still works, with one line naming the new key.
+RENAMED = {f"dream.{key}": f"still.{key}" for key in ("steps", "step_size", "octaves", "octave_scale", "tile",
+                                                      "tile_margin")}
+
+
+def bounds(key: str) -> tuple[float, float | None]:
+    """The range a setting's rule allows, e.g. bounds("beat.bpm") == (20.0, 300.0): the one home of the
+    numbers that controls may set too."""
+    section, _, name = key.partition(".")
+    rule = next(f for f in fields(SECTIONS[section]) if f.name == name).metadata["rule"][0]
+    return rule.lo, rule.hi
 
 
 TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
@@ -309,7 +372,7 @@ def _check_order(config: Config) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, object] | None = None) -> Config:
-    """Defaults <- config file (if any) <- overrides ({"dream.steps": 5, ...})."""
+    """Defaults <- config file (if any) <- overrides ({"still.steps": 5, ...})."""
     values: dict[str, object] = {}
     if path is not None:
         path = Path(path)
@@ -329,7 +392,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
                 values[f"{section}.{key}"] = value
     values.update(overrides or {})
     config = Config()
-    for dotted, value in values.items():
+    for dotted, value in _renamed(values).items():
         value = convert(dotted, value)
         section, _, key = dotted.partition(".")
         config = replace(config, **{section: replace(getattr(config, section), **{key: value})})
@@ -337,9 +400,22 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
     return config
 
 
+def _renamed(values: dict) -> dict:
+    """Old keys read as their new names, each with one line saying so."""
+    import logging
+    out = {}
+    for dotted, value in values.items():
+        if dotted in RENAMED:
+            logging.getLogger("live-dream").warning("setting %s is now %s; read as such (rename it in your "
+                                                    "config.toml or --set)", dotted, RENAMED[dotted])
+            dotted = RENAMED[dotted]
+        out[dotted] = value
+    return out
+
+
 def parse_set_option(text: str) -> tuple[str, str]:
-    """'dream.steps=5' -> ('dream.steps', '5')."""
+    """'still.steps=5' -> ('still.steps', '5')."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise UserError(f"--set '{text}' must look like section.key=value, e.g. dream.steps=5")
+        raise UserError(f"--set '{text}' must look like section.key=value, e.g. live.steps=2")
     return key.strip(), value.strip()

@@ -200,7 +200,7 @@ def dream_parts():
     from live.backends.engine import load_network
     config = load_config(None, {"network.objective": "block5"})
     network = load_network(config.network)
-    return (*network.truncated(network.objective()), config.dream)
+    return (*network.truncated(network.objective()), config.live_settings())
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))

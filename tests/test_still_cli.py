@@ -1,6 +1,7 @@
 """`live-dream still` and `models` as a user runs them, bad input included; image files; config."""
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_still_dreams_a_photo(tmp_path):
     out = tmp_path / "cat.jpg"
     result = live_dream("still", MEDIA / "chelsea.png", out, "--steps", 3, "--octaves", 2, "--seed", 1)
     assert result.returncode == 0, result.stderr
-    assert "100%" in result.stderr  # the progress bar ran to the end
+    assert "done, 6 steps" in result.stderr  # the progress ran to the end (plain lines: no terminal here)
     before, after = read_image(MEDIA / "chelsea.png").astype(float), read_image(out).astype(float)
     assert after.shape == before.shape
     assert np.abs(after - before).mean() > 3
@@ -64,7 +65,7 @@ BAD_INPUT = [
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--objective", "class:zzzz"], "unknown class 'zzzz'"),
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--network", "googlenet"], "models fetch googlenet"),
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--weights", "{tmp}/none.pth"], "does not exist"),
-    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--steps", "0"], "dream.steps = 0 is not allowed"),
+    (["still", "{media}/chelsea.png", "{tmp}/o.png", "--steps", "0"], "still.steps = 0 is not allowed"),
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--smoothing", "blur"], "use one of none, gaussian"),
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--set", "dream.colour=1"], "unknown setting 'dream.colour'"),
     (["still", "{media}/chelsea.png", "{tmp}/o.png", "--config", "{tmp}/bad.toml"], "unknown setting 'dream.stepz'"),
@@ -134,8 +135,8 @@ def test_config_toml_lists_every_setting_with_its_default():
 
 
 @pytest.mark.parametrize("toml, message", [
-    ("[dream]\nsteps = 'ten'\n", "dream.steps = 'ten' is not an integer"),
-    ("[dream]\noctave_scale = 9.0\n", "between 1.01 and 4.0"),
+    ("[still]\nsteps = 'ten'\n", "still.steps = 'ten' is not an integer"),
+    ("[still]\noctave_scale = 9.0\n", "between 1.01 and 4.0"),
     ("[network]\ndevice = 'tpu'\n", "use one of auto, cpu, cuda"),
     ("[nope]\nx = 1\n", "unknown setting 'nope.x'"),
     ("steps = 3\n", "must be a [section]"),
@@ -146,3 +147,34 @@ def test_bad_config_values_are_rejected_by_name(tmp_path, toml, message):
     path.write_text(toml)
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace(".", r"\.")):
         load_config(path)
+
+
+OLD_CONFIG = """
+[dream]
+steps = 3
+step_size = 0.02
+octaves = 2
+jitter = 8
+seed = 0
+
+[live]
+steps = 2
+"""
+
+
+def test_an_old_config_still_loads_and_each_renamed_key_is_one_line(tmp_path, caplog):
+    """[dream] held the octaves' keys before they moved to [still]: they land there, with a line each."""
+    path = tmp_path / "config.toml"
+    path.write_text(OLD_CONFIG)
+    with caplog.at_level(logging.WARNING, logger="live-dream"):
+        config = load_config(path)
+    assert (config.still.steps, config.still.step_size, config.still.octaves) == (3, 0.02, 2)
+    assert (config.dream.jitter, config.dream.seed, config.live.steps) == (8, 0, 2)
+    assert config.still_settings().steps == 3 and config.live_settings().step_size == config.live.step_size
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [f"setting dream.{k} is now still.{k}; read as such (rename it in your config.toml or --set)"
+                     for k in ("steps", "step_size", "octaves")]
+    # and the command reads it, saying so in one line per key
+    result = cli_cases([(["still", str(MEDIA / "chelsea.png"), "o.jpg", "-q"], tmp_path)])[0]
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "is now" in line] == [f"live-dream: {line}" for line in lines]

@@ -99,8 +99,8 @@ def test_a_failing_step_heals_to_torch_and_the_picture_never_freezes(tmp_path, m
     """Exported (ONNX) backend; the step raises for 3 s (about 60 frames: the old worker ended the run
     after 50), then returns NaN for a second; quiet again, the exported backend comes back (after 10
     minutes in a show, 6 s here)."""
-    from live.show import worker
-    monkeypatch.setattr(worker, "HEALED_AFTER_S", 6.0)
+    from live.show import healing
+    monkeypatch.setattr(healing, "HEALED_AFTER_S", 6.0)
     plan = FaultPlan()
     show = RunningShow(unattended_config(**{"live.backend": "onnx", "live.presets": "block9"}), seconds=60,
                        faults=plan)

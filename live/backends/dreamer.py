@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -165,7 +164,7 @@ def build_dreamer(config: Config) -> Dreamer:
     live = config.live
     check_dream_size((live.width, live.height), pick_device(config.network.device))  # before the weights load
     network = load_network(config.network)
-    dreamer = Dreamer(network, objectives_of(presets_for(config)), replace(config.dream, step_size=live.step_size),
+    dreamer = Dreamer(network, objectives_of(presets_for(config)), config.live_settings(),
                       config.dream.seed, backend=live.backend, precision=live.precision)
     dreamer.prepare((live.width, live.height), live.steps)
     return dreamer

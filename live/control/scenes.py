@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from live.config import bounds
 from live.errors import UserError
 
-NUMBERS = {"strength": (0.05, 8.0), "mix": (0.0, 1.0), "steps": (0.0, 64.0)}
+# the numbers a scene may set, within the rules of the settings they start from
+NUMBERS = {name: bounds(f"live.{name}") for name in ("strength", "mix", "steps")}
 # temporal settings a scene may set (the rest of [temporal] stays as configured)
-TEMPORAL = {"still_carry": (0.0, 0.99), "moving_carry": (0.0, 0.99), "residual_limit": (0.01, 1.0),
-            "shown_smoothing": (0.0, 0.99), "settle_frames": (1.0, 10000.0), "settled_pace": (0.01, 1.0)}
+TEMPORAL = {name: bounds(f"temporal.{name}") for name in ("still_carry", "moving_carry", "residual_limit",
+                                                          "shown_smoothing", "settle_frames", "settled_pace")}
 
 
 @dataclass(frozen=True)

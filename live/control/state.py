@@ -7,11 +7,11 @@ import math
 from dataclasses import dataclass, replace
 
 from live.control.actions import Action
-from live.config import MAX_ADDED_PRESETS, objective_of
+from live.config import MAX_ADDED_PRESETS, bounds, objective_of
 from live.control.scenes import Scene, parse_scene
 
-MAX_STRENGTH, MIN_STRENGTH = 8.0, 0.05
-MIN_BPM, MAX_BPM = 20.0, 300.0
+MIN_STRENGTH, MAX_STRENGTH = bounds("live.strength")  # the settings' rules are the controls' ranges
+MIN_BPM, MAX_BPM = bounds("beat.bpm")
 TAPS_KEPT, TAP_GAP_S = 4, 2.0  # tap tempo: the last taps no more than this far apart
 
 
@@ -94,7 +94,7 @@ def _applied(state: ShowState, action: Action, check_objective) -> ShowState:
     if name == "strength":
         return replace(state, strength=_number(name, value, MIN_STRENGTH, MAX_STRENGTH))
     if name == "mix":
-        return replace(state, mix=_number(name, value, 0.0, 1.0))
+        return replace(state, mix=_number(name, value, *bounds("live.mix")))
     if name == "more_steps":
         return replace(state, steps=min(state.steps + 1, state.max_steps))
     if name == "fewer_steps":
@@ -102,13 +102,13 @@ def _applied(state: ShowState, action: Action, check_objective) -> ShowState:
     if name == "steps":
         return replace(state, steps=round(_number(name, value, 0, state.max_steps)))
     if name == "set_steps":  # the tuner or the out-of-memory guard: its own bounds
-        return replace(state, steps=round(_number(name, value, 0, 64)))
+        return replace(state, steps=round(_number(name, value, *bounds("live.steps"))))
     if name == "freeze":
         return replace(state, frozen=_switch(name, value, state.frozen))
     if name == "blackout":
         return replace(state, blackout=_switch(name, value, state.blackout))
     if name == "crossfade":
-        return replace(state, crossfade_seconds=_number(name, value, 0.0, 600.0))
+        return replace(state, crossfade_seconds=_number(name, value, *bounds("live.crossfade_seconds")))
     if name == "bpm":
         return replace(state, bpm=_number(name, value, MIN_BPM, MAX_BPM))
     if name == "tap":

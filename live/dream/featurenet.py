@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from live.dream.zoo import NetworkSpec, build_network
+from live.dream.zoo import NetworkSpec
 
 
 class FeatureNet(nn.Module):
@@ -39,7 +39,3 @@ class FeatureNet(nn.Module):
             if name in self.layers:
                 activations[name] = x
         return activations
-
-
-def load_feature_net(spec: NetworkSpec, layers: set[str], weights=None) -> FeatureNet:
-    return FeatureNet(spec, build_network(spec, weights), layers).eval()

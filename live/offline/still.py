@@ -17,9 +17,9 @@ def dream_still(input_path, output_path, config: Config, progress: bool = True) 
     rgb = read_image(input_path)
     engine = load_engine(config.network)
     image = to_tensor(rgb, engine.device)
-    total = count_steps(*image.shape[-2:], config.dream)
+    total = count_steps(*image.shape[-2:], config.still_settings())
     with progress_bar(total=total, desc=f"dreaming {engine.objective}", unit="step", disable=not progress) as bar:
-        result = deepdream(engine.net, engine.objective, image, config.dream, on_step=bar.update)
+        result = deepdream(engine.net, engine.objective, image, config.still_settings(), on_step=bar.update)
     if not torch.isfinite(result).all():
         raise UserError(f"the dream of {input_path} went numerically wrong (NaN); nothing was written. "
                         f"Use smaller objective weights or another objective")

@@ -21,9 +21,7 @@ from live.backends.choice import p95
 from live.backends.onnx_backend import OnnxBackend
 from live.backends.torch_backend import EagerBaseline, TorchBackend
 from live.config import Config
-from live.backends.engine import pick_device
-from live.dream.featurenet import load_feature_net
-from live.dream.objectives import parse_objective
+from live.backends.engine import load_network, pick_device
 from live.show.pipeline import RunOptions, run_live
 from live.core.files import write_json
 from live.dream.zoo import get_spec
@@ -84,12 +82,10 @@ def busy_neighbours(n: int):
 
 
 def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
-    spec = get_spec(config.network.name)
-    device = pick_device(config.network.device)
-    objective = parse_objective(config.network.objective or spec.default_layer, spec)
-    net = load_feature_net(spec, objective.layers, config.network.weights or None).to(device)
-    objective = objective.bind(net)
-    settings = config.dream  # its regularisers too: every backend runs them
+    network = load_network(config.network)
+    device = network.device
+    net, objective = network.truncated(network.objective(config.network.objective))
+    settings = config.live_settings()  # its regularisers too: every backend runs them
     rows = []
     for size in sizes:
         makers = [("eager", lambda: EagerBaseline(net, objective, settings, device)),

@@ -130,7 +130,7 @@ class Context:
 
     @cached_property
     def settings(self):
-        return replace(self.config.dream, step_size=self.config.live.step_size)  # as build_dreamer does
+        return self.config.live_settings()  # as build_dreamer does
 
     @cached_property
     def texts(self) -> list[str]:

@@ -218,8 +218,10 @@ class Show:
         if self.options.faults:
             dreamer = self.options.faults.dreamer(dreamer)
         # the first scene's numbers hold from the start
-        bus = ControlBus(with_scene(ShowState(presets=tuple(presets_for(self.config)), max_steps=live.max_steps, steps=live.steps,
-                                              crossfade_seconds=live.crossfade_seconds, bpm=self.config.beat.bpm)),
+        start = ShowState(presets=tuple(presets_for(self.config)), max_steps=live.max_steps, steps=live.steps,
+                          strength=live.strength, mix=live.mix, crossfade_seconds=live.crossfade_seconds,
+                          bpm=self.config.beat.bpm)
+        bus = ControlBus(with_scene(start),
                          check_objective=dreamer.check_objective)
         if self.memory:
             self.memory.restore(bus)
