@@ -15,6 +15,7 @@ from conftest import MEDIA
 # are made to fail as they would there (an audit hook refuses /proc the way a missing folder does).
 WITHOUT_LINUX = textwrap.dedent("""
     import json, os, socket, sys
+    import psutil  # has its own backend on each system; only live-dream's own use of Linux is taken away
     sys.modules["resource"] = None                 # Windows: no such module
     for name in ("sysconf", "sysconf_names"):      # Windows: no sysconf; macOS lacks SC_AVPHYS_PAGES
         if hasattr(os, name):

@@ -4,6 +4,7 @@ to torch with one warning line.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -79,14 +80,28 @@ def auto_order(device: torch.device) -> list[str]:
     return ["openvino"] + [f"openvino:{d}" for d in openvino_devices() if d != "CPU"] + ["onnx", "torch"]
 
 
-def step_agreement(backend, reference, size: tuple[int, int]) -> float:
-    """Cosine between one step of `backend` and of the fp32 reference on a photo with sensor noise at
-    this size: a half-precision or otherwise approximate runtime must point the dream the same way."""
+@functools.lru_cache(maxsize=4)
+def probe_image(size: tuple[int, int]) -> np.ndarray:
+    """A photo with sensor noise at this size: made once per size, shared by every candidate and preset."""
     w, h = size
     rng = np.random.default_rng(0)
     image = cv2.resize(read_image(MEDIA / "chelsea.png"), (w, h), interpolation=cv2.INTER_AREA)
     image = np.clip(image / 255.0 + rng.normal(0, 2 / 255, image.shape), 0, 1).astype(np.float32)
-    a, b = (np.asarray(x.steps(image, 1, 0.03), np.float64).ravel() - image.ravel() for x in (backend, reference))
+    image.flags.writeable = False  # shared by every caller
+    return image
+
+
+def step_direction(backend, size: tuple[int, int]) -> np.ndarray:
+    """Where one step of `backend` moves the probe image."""
+    image = probe_image(size)
+    return np.asarray(backend.steps(image.copy(), 1, 0.03), np.float64).ravel() - image.ravel()
+
+
+def step_agreement(backend, reference, size: tuple[int, int], reference_direction=None) -> float:
+    """Cosine between one step of `backend` and of the fp32 reference on the probe image: a half-precision
+    or otherwise approximate runtime must point the dream the same way."""
+    a = step_direction(backend, size)
+    b = step_direction(reference, size) if reference_direction is None else reference_direction
     return float(a @ b / max(1e-12, np.linalg.norm(a) * np.linalg.norm(b)))
 
 
@@ -96,9 +111,13 @@ def agreeing(built: list, net, objective, settings, device, size) -> list:
     leaves no torch backend, the fp32 reference itself stands in (it always works)."""
     reference = next((b for b in built if b.name == f"torch-{device.type}-fp32"), None) \
         or TorchBackend(net, objective, settings, device, "fp32")
-    kept = []
+    kept, direction = [], None
     for backend in built:
-        cosine = 1.0 if backend is reference else step_agreement(backend, reference, size)
+        if backend is reference:
+            cosine = 1.0
+        else:
+            direction = step_direction(reference, size) if direction is None else direction  # once per preset
+            cosine = step_agreement(backend, reference, size, direction)
         if cosine >= MIN_AGREEMENT:
             kept.append(backend)
         else:

@@ -7,6 +7,7 @@ step count than the graph's repeats it) it stays there, bound with IOBinding.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -24,6 +25,7 @@ log = logging.getLogger("live-dream")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
+@functools.cache  # loading is once per process; every backend built later asks the same question
 def load_tensorrt_libraries() -> str | None:
     """Load TensorRT's libraries (the `tensorrt` extra: tensorrt-cu13) into this process, so that ONNX
     Runtime's TensorRT provider finds them; None when loaded, else why not."""
@@ -38,6 +40,14 @@ def load_tensorrt_libraries() -> str | None:
     return None
 
 
+@functools.cache
+def _preload_cuda_libraries() -> None:
+    """CUDA and cuDNN from the nvidia-* wheels torch brought along, loaded once per process."""
+    import onnxruntime as ort
+    if hasattr(ort, "preload_dlls"):
+        ort.preload_dlls(directory="")
+
+
 def onnx_providers() -> list:
     """The providers to ask for, best first. GPU providers only where that GPU is usable: asking for
     CUDA without it only logs errors."""
@@ -46,8 +56,7 @@ def onnx_providers() -> list:
     cache = models_dir() / "cache" / "tensorrt"
     wanted: list = []
     if torch.cuda.is_available() and any(p in available for p in GPU_PROVIDERS):
-        if hasattr(ort, "preload_dlls"):  # CUDA and cuDNN from the nvidia-* wheels torch brought along
-            ort.preload_dlls(directory="")
+        _preload_cuda_libraries()
         if "TensorrtExecutionProvider" in available and load_tensorrt_libraries() is None:
             # fp16; engines and the layer timings cached, so only the first start builds for minutes
             wanted.append(("TensorrtExecutionProvider", {
