@@ -173,6 +173,9 @@ class DisplayConfig:
     # residual: the camera frame at the output's resolution plus the dream's change, upscaled (sharp);
     # upscale: the dream itself upscaled (the soft look). Window, recording, snapshots and render alike.
     composite: str = setting("residual", _choice("residual", "upscale"))
+    # every new camera frame shown at once, with the newest dream carried to it along the optical flow
+    # (the picture at the camera's rate, the dream at its own); false: each dreamed frame as it comes
+    decoupled: bool = False
 
 
 @dataclass(frozen=True)

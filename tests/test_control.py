@@ -477,7 +477,7 @@ def test_the_status_goes_out_over_osc_once_a_second(show):
     from pythonosc.osc_message import OscMessage
     seen = {}
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (len(seen) == 9 and seen["/live-dream/status/fps"][0] > 0):
+    while time.monotonic() < deadline and not (len(seen) == 10 and seen["/live-dream/status/fps"][0] > 0):
         message = OscMessage(show.status_socket.recv(65536))
         seen[message.address] = message.params
     assert {"/live-dream/status/fps", "/live-dream/status/objective", "/live-dream/status/strength",

@@ -76,7 +76,7 @@ class OscInput:
 
 class OscStatus:
     """Sends the status once a second: /live-dream/status/<field> <value> for each field of the health."""
-    FIELDS = ("fps", "latency_ms", "preset", "objective", "strength", "mix", "steps", "frozen", "blackout")
+    FIELDS = ("fps", "dream_hz", "latency_ms", "preset", "objective", "strength", "mix", "steps", "frozen", "blackout")
 
     def __init__(self, target: str):
         from pythonosc.udp_client import SimpleUDPClient

@@ -192,12 +192,14 @@ class Status:
     objective: str
     backend: str
     target_fps: float | None = None
+    dream_hz: float | None = None  # decoupled: the dream's own rate (the picture's is fps)
 
     def lines(self) -> list[str]:
         s = self.state
         tuning = f"   auto -> {self.target_fps:.0f} fps" if self.target_fps else ""
         return [
-            f"{self.fps:5.1f} fps   latency {self.latency_ms:4.0f} ms   frame {self.frame_ms:4.0f} ms",
+            f"{self.fps:5.1f} fps   latency {self.latency_ms:4.0f} ms   frame {self.frame_ms:4.0f} ms"
+            + (f"   dream {self.dream_hz:4.1f} Hz" if self.dream_hz is not None else ""),
             f"dream {self.size[0]}x{self.size[1]}   {s.steps} step(s)   strength {s.strength:.2f}"
             + (f"   mix {s.mix:.2f}" if s.mix < 1 else "") + tuning + ("   FROZEN" if s.frozen else ""),
             f"{self.network}: {self.objective}   (preset {s.preset + 1}/{len(s.presets)})",

@@ -35,6 +35,7 @@ from live.core.profiling import Profile
 from live.control.schedule import OpeningHours
 from live.show.capture import CaptureThread
 from live.show.health import Health, snapshot
+from live.show.between import BetweenDreams
 from live.show.light import Light
 from live.show.modulation import Modulation
 from live.control.scenes import parse_scene
@@ -101,7 +102,8 @@ class Stages:
     tuner: Tuner | None
     capture: CaptureThread
     worker: DreamWorker
-    outbox: LatestSlot
+    inbox: LatestSlot  # the camera's newest frame
+    outbox: LatestSlot  # the worker's newest dream
 
 
 class PresetTimer:
@@ -157,6 +159,7 @@ class Show:
         self.timer = PresetTimer(config.live.cycle_seconds)
         self.deadline: float | None = None
         self.last_seq, self.last_image, self.saved, self.next_black_frame = 0, None, None, 0.0
+        self.between = BetweenDreams(config.temporal.flow) if config.display.decoupled else None
 
     # ------------------------------------------------------------ what was opened
     @property
@@ -234,7 +237,7 @@ class Show:
                              source_ok=lambda: source.state == "ok")
         log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", source.description,
                  dreamer.spec.name, live.width, live.height, live.steps, worker.status.backend)
-        return Stages(source, dreamer, bus, tuner, capture, worker, outbox)
+        return Stages(source, dreamer, bus, tuner, capture, worker, inbox, outbox)
 
     def _open_controls(self, stack: ExitStack) -> None:
         control = self.config.control
@@ -277,19 +280,57 @@ class Show:
 
     # ------------------------------------------------------------ the main loop
     def run(self) -> None:
-        """Show the newest dream, apply the controls, until something ends the show."""
+        """Show the newest picture, apply the controls, until something ends the show."""
         try:
             while not self.ended():
-                item = self.stages.outbox.get_newer(self.last_seq, timeout=0.02)
-                if item is not None:
-                    self.present(item)
-                elif self.stages.outbox.closed:  # the source ended or a stage failed
-                    break
-                elif self.asleep and time.monotonic() >= self.next_black_frame:
-                    self.present_closed()
+                if not self.turn():
+                    break  # the source ended or a stage failed
                 self.control()
         except KeyboardInterrupt:  # a signal before frames flowed
             self.interrupted = True
+
+    def turn(self) -> bool:
+        """Show what is new: the newest dream, or (decoupled) the newest camera frame with the dream
+        carried to it. False when nothing more will come."""
+        outbox = self.stages.outbox
+        wait = 0.0 if self.between else 0.02  # decoupled, the camera's frames pace the loop
+        item = outbox.get_newer(self.last_seq, timeout=wait)
+        if item is not None and self.between and self.between.takes(item, self.bus.state):
+            self.last_seq = item.seq
+            self._dreamed(item)
+        elif item is not None:
+            self.present(item)
+        elif outbox.closed:
+            return False
+        elif self.asleep and time.monotonic() >= self.next_black_frame:
+            self.present_closed()
+        if self.between and self.between.dream is not None and not self.asleep:
+            frame = self.stages.inbox.get_newer(self.between.camera_seq, timeout=0.02)
+            if frame is not None:
+                self.present_camera(frame)
+        return True
+
+    def _dreamed(self, item) -> None:
+        """Decoupled: a new dream, carried to the camera frames shown until the next one."""
+        self.between.dreamed(item)
+        self.stats.dream_arrived()
+        if self.options.observe:
+            self.options.observe(self.bus.state, time.perf_counter(), item)
+
+    def present_camera(self, frame) -> None:
+        """Decoupled: the newest camera frame at once, with the newest dream carried to it."""
+        state = self.bus.state
+        with self.profile.stage("upscale"):
+            size = self.outputs[0].size if self.outputs else frame.image.shape[1::-1]
+            mix = blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
+            shown, camera = self.between.picture(frame, size, mix)
+            shown = self.light.shine(shown, state.blackout)
+        self.last_image = shown
+        self._send(shown)
+        self.stats.frame_shown(frame.t_captured)
+        self.stats.dream_shown(self.between.dream.t_captured)
+        if self.meter:
+            self.meter.add(shown, camera)
 
     def ended(self) -> bool:
         if stop_requested():
@@ -413,7 +454,7 @@ class Show:
         tuner = self.stages.tuner
         return Status(self.stats.recent_fps(), self.stats.recent_latency_ms(), worker.frame_ms, worker.size,
                       state, self.stages.dreamer.spec.name, state.objective, worker.backend,
-                      tuner.target if tuner else None)
+                      tuner.target if tuner else None, self.stats.recent_dream_hz() if self.between else None)
 
     # ------------------------------------------------------------ the end
     def _close_output(self, output) -> None:

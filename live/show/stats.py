@@ -84,6 +84,21 @@ class RunStats:
     recent: deque = field(default_factory=lambda: deque(maxlen=30))  # (time shown, latency) for the HUD
     first_shown: float | None = None
     last_shown: float | None = None
+    dream_ages_ms: LatencyWindow = field(default_factory=LatencyWindow)  # how old the dream shown is (decoupled)
+    dreams: deque = field(default_factory=lambda: deque(maxlen=30))  # when the last dreams arrived
+
+    def dream_arrived(self, now: float | None = None) -> None:
+        self.dreams.append(time.monotonic() if now is None else now)
+
+    def recent_dream_hz(self) -> float:
+        if len(self.dreams) < 2:
+            return 0.0
+        return (len(self.dreams) - 1) / max(1e-6, self.dreams[-1] - self.dreams[0])
+
+    def dream_shown(self, t_dreamed_from: float, now: float | None = None) -> None:
+        """The dream shown with this frame was dreamed from a camera frame captured at `t_dreamed_from`."""
+        now = time.monotonic() if now is None else now
+        self.dream_ages_ms.add(now, (now - t_dreamed_from) * 1000)
 
     def frame_shown(self, t_captured: float, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -114,12 +129,16 @@ class RunStats:
             "latency_ms_median": round(float(np.median(lat)), 1),
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
             "latency_window_frames": len(self.latencies_ms),
+            "dream_hz": round(dreamed / span, 2) if span > 0 else 0.0,
+            **({"dream_age_ms_median": round(float(np.median(self.dream_ages_ms.values())), 1)}
+               if len(self.dream_ages_ms) else {}),
             "memory_mb": resident, "peak_memory_mb": peak,
         }
 
 
 def format_summary(s: dict) -> str:
     return (f"captured {s['captured']}, dreamed {s['dreamed']}, shown {s['shown']}, dropped "
-            f"{s['dropped_before_dream'] + s['dropped_before_display']}; {s['fps']} fps; latency median "
+            f"{s['dropped_before_dream'] + s['dropped_before_display']}; {s['fps']} fps (dream {s['dream_hz']} Hz); "
+            f"latency median "
             f"{s['latency_ms_median']} ms, p95 {s['latency_ms_p95']} ms; memory {s['memory_mb']:.0f} MB "
             f"(peak {s['peak_memory_mb']:.0f} MB)")
