@@ -265,7 +265,18 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="live-dream", description="Real-time DeepDream installation.")
     sub = parser.add_subparsers(dest="command")
+    _add_still(sub)
+    _add_run(sub)
+    _add_render(sub)
+    _add_bench(sub)
+    _add_soak(sub)
+    _add_service(sub)
+    _add_lists(sub)
+    _add_models(sub)
+    return parser
 
+
+def _add_still(sub) -> None:
     p = sub.add_parser("still", help="dream a photo")
     p.add_argument("input")
     p.add_argument("output")
@@ -273,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, "still")
     p.set_defaults(func=cmd_still)
 
+
+def _add_run(sub) -> None:
     p = sub.add_parser("run", help="the live installation (default)")
     p.add_argument("--headless", action="store_true", help="no window (record with --record)")
     p.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
@@ -295,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, "run")
     p.set_defaults(func=cmd_run)
 
+
+def _add_render(sub) -> None:
     p = sub.add_parser("render", help="dream a whole video file, every frame, keeping its sound")
     p.add_argument("input")
     p.add_argument("output", help="an .mp4 file (written when the render is done)")
@@ -304,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, "render")
     p.set_defaults(func=cmd_render)
 
+
+def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="measure backends and the live pipeline")
     p.add_argument("--sizes", help="step sizes to measure (default 320x240,640x360,1280x720)")
     p.add_argument("--size", help="dream resolution of the end-to-end run (default live.width x live.height)")
@@ -320,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, "bench")
     p.set_defaults(func=cmd_bench)
 
+
+def _add_soak(sub) -> None:
     p = sub.add_parser("soak", help="run the installation with faults injected; report fps, memory, recovery")
     p.add_argument("--minutes", type=positive(float), default=30.0, help="how long (default 30)")
     p.add_argument("--cycle", type=positive(float), default=60.0,
@@ -329,20 +348,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p, "soak")
     p.set_defaults(func=cmd_soak)
 
+
+def _add_service(sub) -> None:
     p = sub.add_parser("service", help="install the show as a service: a systemd user unit (Linux) or a LaunchAgent (macOS)")
     p.add_argument("action", choices=["install"])
     p.add_argument("--print", action="store_true", help="print the unit (or plist) instead of writing it")
     p.add_argument("--config", help="the settings file the service runs with (default: ./config.toml if present)")
     p.set_defaults(func=cmd_service)
 
+
+def _add_lists(sub) -> None:
     sub.add_parser("cameras", help="list cameras").set_defaults(func=cmd_cameras)
     sub.add_parser("displays", help="list displays").set_defaults(func=cmd_displays)
 
+
+def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list networks and layers; fetch weights; list classes")
     p.add_argument("action", nargs="?", choices=["list", "fetch", "classes"], default="list")
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_models)
-    return parser
 
 
 class _OneLine(logging.Formatter):

@@ -80,6 +80,8 @@ def fade_weight(state: ShowState, now: float) -> float:
 
 
 def _applied(state: ShowState, action: Action, check_objective) -> ShowState:
+    # One branch of one or two lines per action, in the order of the address space: long, but the
+    # whole of what any control can do to the show reads in one place.
     name, value = action.name, action.value
     if name == "next":
         return replace(state, preset=(state.preset + 1) % len(state.presets))

@@ -192,6 +192,8 @@ class WebControl:
         return 202, {"ok": True, "action": name, "value": value}
 
     def _handler(self):
+        # Long only because it holds the request handler's class, which needs this server in a closure
+        # (http.server builds a handler per request from the class); each of its methods is short.
         control = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -125,54 +125,27 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
     config = replace(config, network=replace(config.network, objective=first),
                      live=replace(config.live, width=small[0], height=small[1], presets=(first,)))
     dreamer = build_dreamer(config)
-    steps, composite = config.live.steps, config.display.composite
+    steps = config.live.steps
     meter = PictureMeter() if measure else None
     temporal = TemporalDreamer(lambda image: dreamer.run(image, 0, steps, 1.0), config.temporal)
-
+    frames, first_pts, last, damage = 0, None, None, {}
     with av.open(str(partial), "w", format="mp4") as out:
-        video_out = out.add_stream("libx264", rate=video_in.average_rate or 30,
-                                   options={"preset": "medium", "crf": "18"})
-        video_out.width, video_out.height = width, height
-        video_out.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        video_out.time_base = video_in.time_base
-        audio_out, copy_audio = None, False
-        if audio_in is not None:
-            copy_audio = audio_in.codec_context.name in AUDIO_COPIED
-            audio_out = (out.add_stream_from_template(audio_in) if copy_audio
-                         else out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000))
-        total = video_in.frames or None
-        frames, first_pts, last, damage = 0, None, None, {}
-        bar = progress_bar(total=total, desc=f"rendering {source.name}", unit="frame", disable=not progress)
+        video_out, audio_out, copy_audio = _output_streams(out, video_in, audio_in)
+        bar = progress_bar(total=video_in.frames or None, desc=f"rendering {source.name}", unit="frame",
+                           disable=not progress)
         with bar:
             for packet, decoded in _input(container, video_in, audio_in, not copy_audio, damage):
                 if packet is not None and packet.stream is audio_in:
-                    if copy_audio:
-                        if packet.dts is not None:
-                            packet.stream = audio_out
-                            out.mux(packet)
-                    else:
-                        for frame in decoded:
-                            frame.pts = None
-                            out.mux(audio_out.encode(frame))
+                    _pass_audio(out, packet, decoded, audio_out, copy_audio)
                     continue
                 for frame in decoded:
-                    rgb = frame.to_ndarray(format="rgb24")
-                    source = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA)
-                    dreamed = temporal(source.astype(np.float32) / 255)
-                    if not np.isfinite(dreamed).all():  # as live: a NaN restarts the dream, never blacks out
-                        temporal.reset()
-                        dreamed = source.astype(np.float32) / 255
-                    dream = (np.clip(dreamed, 0, 1) * 255 + 0.5).astype(np.uint8)
-                    shown = (add_residual(rgb, dream, source) if composite == "residual"
-                             else cv2.resize(dream, (width, height), interpolation=cv2.INTER_CUBIC))
-                    if meter:
-                        meter.add(shown, rgb)
+                    shown = _dreamed_picture(frame.to_ndarray(format="rgb24"), small, temporal,
+                                             config.display.composite, meter)
                     picture = av.VideoFrame.from_ndarray(shown, format="rgb24")
                     picture.pts, picture.time_base = frame.pts, frame.time_base
                     out.mux(video_out.encode(picture))
-                    frames += 1
+                    frames, last = frames + 1, frame
                     first_pts = frame.pts if first_pts is None else first_pts
-                    last = frame
                     bar.update()
         out.mux(video_out.encode(None))
         if audio_out is not None and not copy_audio:
@@ -180,11 +153,58 @@ def _render(container, partial: Path, config: Config, size_given: bool, progress
     if frames == 0:
         why = f" ({damage['error']})" if damage else ""
         raise UserError(f"cannot render {source}: no frame could be decoded{why}; the input may be damaged")
-    damaged = None
-    if damage:  # where the input broke off: the end of the last good frame
-        rate = video_in.average_rate or video_in.guessed_rate or 30
-        seconds = float((last.pts - first_pts) * last.time_base + 1 / rate) if last.pts is not None else frames / rate
-        damaged = {"frames": frames, "seconds": round(seconds, 3), "error": damage["error"]}
-    return {"frames": frames, "size": [width, height], "dream_size": list(small), "damaged": damaged,
+    return {"frames": frames, "size": [width, height], "dream_size": list(small),
+            "damaged": _damaged(damage, video_in, frames, first_pts, last),
             "audio": "copied" if copy_audio else ("re-encoded to AAC" if audio_out else "none"),
             **({"picture": meter.figures()} if meter else {})}
+
+
+def _output_streams(out, video_in, audio_in):
+    """H.264 at the input's size, rate and time base; the sound copied where MP4 can hold it, else AAC."""
+    width, height = video_in.codec_context.width, video_in.codec_context.height
+    video_out = out.add_stream("libx264", rate=video_in.average_rate or 30, options={"preset": "medium", "crf": "18"})
+    video_out.width, video_out.height = width, height
+    video_out.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    video_out.time_base = video_in.time_base
+    audio_out, copy_audio = None, False
+    if audio_in is not None:
+        copy_audio = audio_in.codec_context.name in AUDIO_COPIED
+        audio_out = (out.add_stream_from_template(audio_in) if copy_audio
+                     else out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000))
+    return video_out, audio_out, copy_audio
+
+
+def _pass_audio(out, packet, decoded, audio_out, copy_audio: bool) -> None:
+    if copy_audio:
+        if packet.dts is not None:
+            packet.stream = audio_out
+            out.mux(packet)
+        return
+    for frame in decoded:
+        frame.pts = None
+        out.mux(audio_out.encode(frame))
+
+
+def _dreamed_picture(rgb: np.ndarray, small: tuple[int, int], temporal: TemporalDreamer, composite: str,
+                     meter: PictureMeter | None) -> np.ndarray:
+    """One input frame dreamed (as live: a NaN restarts the dream, never blacks out) and composed."""
+    framed = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA)
+    dreamed = temporal(framed.astype(np.float32) / 255)
+    if not np.isfinite(dreamed).all():
+        temporal.reset()
+        dreamed = framed.astype(np.float32) / 255
+    dream = (np.clip(dreamed, 0, 1) * 255 + 0.5).astype(np.uint8)
+    shown = (add_residual(rgb, dream, framed) if composite == "residual"
+             else cv2.resize(dream, rgb.shape[1::-1], interpolation=cv2.INTER_CUBIC))
+    if meter:
+        meter.add(shown, rgb)
+    return shown
+
+
+def _damaged(damage: dict, video_in, frames: int, first_pts, last) -> dict | None:
+    """Where the input broke off (the end of the last good frame), or None if it was whole."""
+    if not damage:
+        return None
+    rate = video_in.average_rate or video_in.guessed_rate or 30
+    seconds = float((last.pts - first_pts) * last.time_base + 1 / rate) if last.pts is not None else frames / rate
+    return {"frames": frames, "seconds": round(seconds, 3), "error": damage["error"]}

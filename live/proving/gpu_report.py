@@ -419,7 +419,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return round(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30)), 5)
 
 
-def onnx_runtime(ctx: Context, out: dict, deadline: Deadline) -> None:
+def onnx_runtime(ctx: Context, out: dict, deadline: Deadline) -> None:  # a report section: steps in the order they run
     """The exported step graph in ONNX Runtime, through the project's OnnxBackend pinned to one GPU
     provider (with the project's options): export, first session (for TensorRT the engine build), second
     session (the cached engine), first run, ms per step, and the step's cosine to the CPU fp32 torch step.
@@ -726,7 +726,7 @@ def report_paths(file: str) -> tuple[Path, Path]:
     return path, summary if summary != path else path.with_name(path.name + ".md")
 
 
-def run_gpu_report(config, file: str) -> int:
+def run_gpu_report(config, file: str) -> int:  # the sections, their caps and the two files, in order
     """Write the report to `file` (JSON) and `file`.md; print the summary. Exit status 0 when no section
     failed or ran out of time, 1 otherwise (the report is written either way)."""
     from live.core.files import write_json
