@@ -70,7 +70,7 @@ def test_render_dreams_every_frame_in_order_at_the_inputs_rate_and_size_and_keep
     result = live_dream("render", source, out, "--size", "96x72", "--steps", 2, "--set", "live.backend=torch",
                         cwd=folder)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"{FRAMES}/{FRAMES}" in result.stderr and "frame/s" in result.stderr  # the progress bar ran to the end
+    assert f"done, {FRAMES} frames" in result.stderr  # the progress ran to the end (plain lines: no terminal)
     assert f"wrote {out}: {FRAMES} frames at 160x120" in result.stdout and "audio copied" in result.stdout
     inputs, in_rate, _, in_tone = decode(source)
     outputs, out_rate, audio, out_tone = decode(out)

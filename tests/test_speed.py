@@ -277,7 +277,7 @@ class GpuMemoryLimit(Dreamer):
 
 
 def test_running_out_of_gpu_memory_lowers_the_resolution_instead_of_crashing(lite0, lite0_model, caplog):
-    dreamer = GpuMemoryLimit(lite0, lite0_model, ["block9"], DreamSettings(step_size=0.03), CPU, seed=0)
+    dreamer = GpuMemoryLimit(Network(lite0, lite0_model, CPU, None), ["block9"], DreamSettings(step_size=0.03), seed=0)
     inbox, outbox = LatestSlot(), LatestSlot()
     worker = DreamWorker(dreamer, TemporalSettings(), (320, 240), inbox, outbox, ControlBus(ShowState(steps=1)))
     frame = scaled("coffee", (640, 480))
