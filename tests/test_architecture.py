@@ -191,3 +191,14 @@ def test_a_bad_control_message_is_logged_and_the_show_goes_on(caplog):
         bus.apply_pending()
     assert "set_steps from osc ignored" in caplog.text
     assert bus.state.steps == 2 and bus.state.strength == 1.25
+
+
+def test_the_checker_finds_the_old_trees_offline_to_control_path(tmp_path):
+    """The tree before the layout change (86d1c47): render reached the control surfaces through the dreamer."""
+    root = LIVE.parent
+    if subprocess.run(["git", "cat-file", "-e", "86d1c47^{commit}"], cwd=root, capture_output=True).returncode:
+        pytest.skip("no git history here (the commit before the layout change is not in this checkout)")
+    archive = subprocess.run(["git", "archive", "86d1c47", "live"], cwd=root, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    found = violations(import_graph(tmp_path / "live"), {"offline": ["live.control"]})
+    assert found == ["live.offline.render reaches live.control: live.offline.render -> live.dreamer -> live.control"]
