@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 
 from live.config import load_config
 
@@ -53,9 +54,11 @@ def test_the_show_speaks_the_systemd_notify_protocol(tmp_path):
     assert messages[-1] == "STOPPING=1"
 
 
-def test_no_watchdog_while_no_frame_is_shown(tmp_path, monkeypatch):
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_no_watchdog_while_no_frame_is_shown(tmp_path, monkeypatch, decoupled):
     """A dream step that hangs (injected into the real pipeline): the show stops feeding the watchdog, so
-    systemd would restart it; released, the watchdog comes back."""
+    systemd would restart it; released, the watchdog comes back. Decoupled, the camera is still shown
+    meanwhile, and the watchdog must stop all the same (it did not, before it looked at the dreams)."""
     from live.show import pipeline
     from live.show.pipeline import RunOptions, run_live
     listener = notify_socket(tmp_path)
@@ -76,7 +79,8 @@ def test_no_watchdog_while_no_frame_is_shown(tmp_path, monkeypatch):
         return dreamer
     monkeypatch.setattr(pipeline, "build_dreamer", build_with_a_hang)
     config = load_config(None, {"display.mode": "headless", "capture.source": "demo", "live.width": 96,
-                                "live.height": 64, "live.backend": "torch", "live.presets": "block9"})
+                                "live.height": 64, "live.backend": "torch", "live.presets": "block9",
+                                "display.decoupled": decoupled})
     shown = threading.Thread(target=run_live, args=(config, RunOptions(seconds=14, observe=lambda s, t, item: frames.append(t))))
     shown.start()
     messages = received(listener, 16)

@@ -214,13 +214,15 @@ class FixedClock:
         return self.when
 
 
-def test_closing_time_fades_to_black_closes_the_camera_and_stops_dreaming(tmp_path, monkeypatch):
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_closing_time_fades_to_black_closes_the_camera_and_stops_dreaming(tmp_path, monkeypatch, decoupled):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(tmp_path / "notify.sock"))
     listener.settimeout(0.2)
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
     clock = FixedClock(dt.datetime(2026, 11, 30, 17, 59, 50))
-    config = unattended_config(**{"schedule.hours": "Mon-Fri 10:00-18:00", "schedule.fade_seconds": 1.0})
+    config = unattended_config(**{"schedule.hours": "Mon-Fri 10:00-18:00", "schedule.fade_seconds": 1.0,
+                                  "display.decoupled": decoupled})
     show = RunningShow(config, seconds=60)
     while show.show is None:
         time.sleep(0.01)

@@ -53,15 +53,16 @@ class Health:
     def update(self, snapshot: dict) -> None:
         self._snapshot = snapshot
 
-    def shown(self, snapshot: dict, status: Status) -> None:
+    def shown(self, snapshot: dict, status: Status, dreaming: bool = True) -> None:
         """Main thread, with every frame shown (or the black frame while closed): READY with the first,
-        then the watchdog, at most once a second."""
+        then the watchdog, at most once a second, while the dream is alive (`dreaming`: a decoupled
+        picture goes on showing the camera when the worker hangs, and systemd must still see it)."""
         self._snapshot = snapshot
         now = time.monotonic()
         if not self._ready:
             self.systemd.notify("READY=1")
             self._ready = True
-        if now >= self._next_watchdog:
+        if dreaming and now >= self._next_watchdog:
             self.systemd.notify(f"WATCHDOG=1\nSTATUS={status.fps:.1f} fps, latency {status.latency_ms:.0f} ms, "
                                 f"{status.state.objective}")
             self._next_watchdog = now + 1.0

@@ -54,6 +54,9 @@ log = logging.getLogger("live-dream")
 # switch interval a busy capture thread makes the dream worker wait in that queue. 0.5 ms: +0.7 fps
 # end to end on a 2-core CPU (4 interleaved runs each, both backends).
 SWITCH_INTERVAL_S = 0.0005
+# Decoupled, the watchdog is fed only while dreams keep coming: a hung worker must still be restarted.
+# A slow dream (a second or more per frame) feeds it between its gaps, far inside WatchdogSec (30 s).
+DREAM_ALIVE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -293,8 +296,8 @@ class Show:
         """Show what is new: the newest dream, or (decoupled) the newest camera frame with the dream
         carried to it. False when nothing more will come."""
         outbox = self.stages.outbox
-        wait = 0.0 if self.between else 0.02  # decoupled, the camera's frames pace the loop
-        item = outbox.get_newer(self.last_seq, timeout=wait)
+        carrying = self.between is not None and self.between.dream is not None and not self.asleep
+        item = outbox.get_newer(self.last_seq, timeout=0.0 if carrying else 0.02)  # else the camera paces it
         if item is not None and self.between and self.between.takes(item, self.bus.state):
             self.last_seq = item.seq
             self._dreamed(item)
@@ -304,7 +307,7 @@ class Show:
             return False
         elif self.asleep and time.monotonic() >= self.next_black_frame:
             self.present_closed()
-        if self.between and self.between.dream is not None and not self.asleep:
+        if carrying and self.between.dream is not None:
             frame = self.stages.inbox.get_newer(self.between.camera_seq, timeout=0.02)
             if frame is not None:
                 self.present_camera(frame)
@@ -325,6 +328,8 @@ class Show:
             mix = blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
             shown, camera = self.between.picture(frame, size, mix)
             shown = self.light.shine(shown, state.blackout)
+        if self.light.dark_for_closing:
+            self._sleep()
         self.last_image = shown
         self._send(shown)
         self.stats.frame_shown(frame.t_captured)
@@ -380,7 +385,15 @@ class Show:
                     if output.error:
                         log.error("%s stopped: %s%s", output.name, output.error,
                                   "; the show goes on" if self.window and output is not self.window else "")
-        self.monitor.shown(self._snapshot(status), status)
+        self.monitor.shown(self._snapshot(status), status, dreaming=self._dream_alive())
+
+    def _dream_alive(self) -> bool:
+        """Coupled, every frame shown is a dream; decoupled, a dream must have come within the last
+        DREAM_ALIVE_S (or the show is closed and dreams nothing on purpose)."""
+        if self.between is None or self.asleep:
+            return True
+        dreams = self.stats.dreams
+        return bool(dreams) and time.monotonic() - dreams[-1] <= DREAM_ALIVE_S
 
     def control(self) -> None:
         """Keys and the preset timer post actions; the bus applies them; this carries out the effects."""
