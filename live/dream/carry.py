@@ -17,17 +17,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from live.core.imageio import crop_to_aspect
+from live.dream.composite import add_change
 from live.dream.flow import FlowEstimator, warp
-
-CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)
+from live.dream.temporal import CHANNEL_MEAN
 UNRELIABLE_LEVELS = 48.0  # a warp error (mean of R, G, B, in 8-bit levels) at which the carried dream is gone
 TAKE = 0.6  # the share of a new dream's change taken at once; the rest follows with the next dreams
 
 
 class ResidualCarrier:
     def __init__(self, flow: str = "dis", take: float = TAKE):
-        self.flow = FlowEstimator(flow if flow != "none" else "none")
+        self.flow = FlowEstimator(flow)
         self.take = take
         self.residual: np.ndarray | None = None  # float32 HxWx3, in levels, attached to `anchor`
         self.anchor: np.ndarray | None = None  # uint8 HxWx3 at dream size: the frame it is attached to
@@ -68,10 +67,7 @@ class ResidualCarrier:
 
 def with_residual(camera: np.ndarray, residual: np.ndarray, mix: float = 1.0) -> np.ndarray:
     """`camera` (uint8, the output's size) plus `residual` (float levels, dream size) upscaled, times
-    `mix`: the same picture the residual composite makes, from a carried residual."""
-    size = camera.shape[1::-1]
+    `mix`: the residual composite's picture, from a carried residual."""
     scaled = residual * mix if mix < 1.0 else residual
-    up = cv2.resize(crop_to_aspect(scaled, size), size, interpolation=cv2.INTER_LINEAR)
-    plus = np.clip(up, 0, 255).astype(np.uint8)
-    minus = np.clip(-up, 0, 255).astype(np.uint8)
-    return cv2.subtract(cv2.add(camera, plus), minus)
+    # split at dream size, where it is cheap, and upscaled as uint8 like the composite's own change
+    return add_change(camera, np.clip(scaled, 0, 255).astype(np.uint8), np.clip(-scaled, 0, 255).astype(np.uint8))

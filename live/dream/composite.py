@@ -52,10 +52,15 @@ def add_residual(camera: np.ndarray, dream: np.ndarray, source: np.ndarray) -> n
     """`camera` (uint8, at the output's size) plus the dream's change (dream - source,
     uint8 at dream resolution) upscaled to it. The change is split into its positive and negative parts
     so every operation is a saturating uint8 one (SIMD): a 1080p composite costs a few milliseconds."""
+    return add_change(camera, cv2.subtract(dream, source), cv2.subtract(source, dream))
+
+
+def add_change(camera: np.ndarray, plus: np.ndarray, minus: np.ndarray) -> np.ndarray:
+    """`camera` (uint8, the output's size) brightened by `plus` and darkened by `minus` (uint8, dream
+    resolution: a change split into its positive and negative parts) upscaled to it."""
     size = camera.shape[1::-1]
 
     def upscaled(part):  # linear: the two parts upscaled add up to the change upscaled
         return cv2.resize(crop_to_aspect(part, size), size, interpolation=cv2.INTER_LINEAR)
 
-    return cv2.subtract(cv2.add(camera, upscaled(cv2.subtract(dream, source))),
-                        upscaled(cv2.subtract(source, dream)))
+    return cv2.subtract(cv2.add(camera, upscaled(plus)), upscaled(minus))
