@@ -7,6 +7,7 @@ Importing this module needs neither torch nor OpenCV.
 """
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -405,7 +406,6 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
 
 def _renamed(values: dict) -> dict:
     """Old keys read as their new names, each with one line saying so."""
-    import logging
     out = {}
     for dotted, value in values.items():
         if dotted in RENAMED:

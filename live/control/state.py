@@ -196,6 +196,11 @@ class Status:
     target_fps: float | None = None
     dream_hz: float | None = None  # decoupled: the dream's own rate (the picture's is fps)
 
+    @property
+    def dream_rate(self) -> float:
+        """Dreams per second: coupled, every frame shown is one."""
+        return self.fps if self.dream_hz is None else self.dream_hz
+
     def lines(self) -> list[str]:
         s = self.state
         tuning = f"   auto -> {self.target_fps:.0f} fps" if self.target_fps else ""

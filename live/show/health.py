@@ -21,8 +21,7 @@ def snapshot(state: ShowState, worker: WorkerStatus, source: dict, status: Statu
     return {
         **source, "fps": round(status.fps if status else 0.0, 2),
         "latency_ms": round(status.latency_ms if status else 0.0, 1), "frames_shown": frames_shown,
-        "dream_hz": round(status.dream_hz if status and status.dream_hz is not None else status.fps if status
-                          else 0.0, 2),
+        "dream_hz": round(status.dream_rate if status else 0.0, 2),
         "backend": worker.backend, "preset": state.preset + 1, "presets": len(state.presets),
         "objective": state.objective, "strength": round(state.strength, 3), "mix": round(state.mix, 3),
         "steps": state.steps, "frozen": state.frozen, "blackout": state.blackout, "bpm": state.bpm,
