@@ -324,7 +324,7 @@ class Show:
         """Decoupled: the newest camera frame at once, with the newest dream carried to it."""
         state = self.bus.state
         with self.profile.stage("upscale"):
-            size = self.outputs[0].size if self.outputs else frame.image.shape[1::-1]
+            size = self._picture_size(self.between.dream.image)
             mix = blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
             shown, camera = self.between.picture(frame, size, mix)
             shown = self.light.shine(shown, state.blackout)
@@ -350,7 +350,7 @@ class Show:
         self.last_seq = item.seq
         state = self.bus.state
         with self.profile.stage("upscale"):
-            size = self.outputs[0].size if self.outputs else item.image.shape[1::-1]
+            size = self._picture_size(item.image)
             mix = blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
             shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite,
                             mix)
@@ -372,9 +372,16 @@ class Show:
         """Closed: a black frame once a second keeps the outputs alive and the watchdog fed (the display
         loop is alive; nothing is being dreamed)."""
         self.next_black_frame = time.monotonic() + 1.0
-        size = self.outputs[0].size if self.outputs else self.worker.size
+        size = self._picture_size(None)
         self.last_image = None
         self._send(np.zeros((size[1], size[0], 3), np.uint8))
+
+    def _picture_size(self, dream: np.ndarray | None) -> tuple[int, int]:
+        """The size the picture is composed at: the first output's, or with none (headless, nothing
+        recorded) the dream's own, whichever way it is shown."""
+        if self.outputs:
+            return self.outputs[0].size
+        return self.worker.size if dream is None else dream.shape[1::-1]
 
     def _send(self, image: np.ndarray) -> None:
         status = self.status()
