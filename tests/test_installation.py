@@ -66,8 +66,8 @@ def test_no_watchdog_while_no_frame_is_shown(tmp_path, monkeypatch, decoupled):
     hang, frames = threading.Event(), []
     real_build = pipeline.build_dreamer
 
-    def build_with_a_hang(config):
-        dreamer = real_build(config)
+    def build_with_a_hang(config, **kwargs):
+        dreamer = real_build(config, **kwargs)
         run = dreamer.run
 
         def hanging(image, preset, steps, strength):

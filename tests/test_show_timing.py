@@ -14,7 +14,7 @@ def test_no_frame_time_spike_during_crossfades(tmp_path):
     config = load_config(None, {"display.mode": "headless", "capture.source": "demo", "live.width": 320,
                                 "live.height": 240, "live.presets": "block9; block11 | strength=1.5 mix=0.7; class:jellyfish | strength=0.8",
                                 "live.backend": "torch", "live.cycle_seconds": 1.2, "live.crossfade_seconds": 0.8,
-                                "record.path": ""})
+                                "record.path": "", "display.decoupled": False})  # the dream's own pace
     summary = run_live(config, RunOptions(seconds=6, observe=lambda state, now, item: shown.append((now, state))))
     assert summary["timed_preset_changes"] >= 3
     from live.control.state import fade_weight

@@ -133,7 +133,9 @@ def build_candidates(kind: str, net, objective, settings, device, size, steps, p
     built, failures = [], []
     for name in order:
         try:
-            built.append(build_backend(name, net, objective, settings, device, size, steps, precision))
+            backend = build_backend(name, net, objective, settings, device, size, steps, precision)
+            backend.kind = name  # what to ask for to build it again (another preset at this size reuses it)
+            built.append(backend)
         except Exception as exc:
             raise_if_stopping()  # an interrupted import or export can surface as any error
             failures.append(name)
@@ -182,15 +184,24 @@ class PipelineTrial(Backend):
 
 
 def choose_backend(kind: str, net, objective, settings: DreamSettings, device: torch.device,
-                   size: tuple[int, int], steps: int, precision: str = "auto"):
+                   size: tuple[int, int], steps: int, precision: str = "auto", known: str | None = None):
     """The backend asked for, or with 'auto' the fastest that works here: the choice remembered for this
-    machine, network, objective, size and step count, else a PipelineTrial that makes it."""
+    machine, network, objective, size and step count, else the kind `known` to have won for another
+    objective of this network at this size (a trial would slow the dream for seconds to find the same),
+    else a PipelineTrial that makes it."""
+    remembered = None
+    if kind == "auto":
+        cache = models_dir() / "cache" / "backend-choice.json"
+        key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}|pipeline-p95"
+        remembered = _remembered_choice(cache, key)
+        if remembered is None and known is not None:
+            built = build_candidates(known, net, objective, settings, device, size, steps, precision)
+            log.info("backend for %s at %dx%d: %s, as for the other objectives at this size", objective, *size,
+                     built[0].name)
+            return built[0]
     built = build_candidates(kind, net, objective, settings, device, size, steps, precision)
     if kind != "auto" or len(built) == 1:
         return built[0]
-    cache = models_dir() / "cache" / "backend-choice.json"
-    key = f"{machine_fingerprint(device)}|{net.spec.name}|{objective}|{size}|{steps}|{precision}|pipeline-p95"
-    remembered = _remembered_choice(cache, key)
     if remembered and remembered["name"] in {b.name for b in built}:
         log.info("backend for %s at %dx%d: %s, %.1f ms/step in the pipeline (measured %s: %s)", objective, *size,
                  remembered["name"], remembered["ms"], remembered["when"], remembered["why"])

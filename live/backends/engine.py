@@ -3,6 +3,7 @@ bench start (`load_network`), the one half-precision policy (`precision_for`), a
 from __future__ import annotations
 
 import math
+from typing import Callable
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +62,21 @@ class Network:
         """The network cut after `objective`'s deepest layer, and the objective bound to it."""
         net = FeatureNet(self.spec, self.model, objective.layers).to(self.device).eval()
         return net, objective.bind(net)
+
+
+def objective_checker(cfg: NetworkConfig) -> Callable[[str], str]:
+    """What a control surface's objective is checked with before the weights are loaded (they load
+    while the show already shows the camera): ValueError with the reason, or the text."""
+    spec = get_spec(cfg.name)
+    guide = load_guide(cfg.guide) if cfg.guide else None
+
+    def check(text: str) -> str:
+        try:
+            parse_objective(text, spec, guide)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return text
+    return check
 
 
 def load_network(cfg: NetworkConfig) -> Network:

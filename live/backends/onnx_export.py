@@ -17,6 +17,11 @@ import functools
 import hashlib
 import io
 import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import warnings
 from dataclasses import replace
@@ -150,13 +155,76 @@ def exported_graph(net, objective, settings: DreamSettings, size: tuple[int, int
 
 def _export_with_progress(net, objective, settings: DreamSettings, size: tuple[int, int], steps: int,
                           path: Path) -> None:
-    log.info("exporting %s %s at %dx%d, %d step(s), to ONNX (once; cached in %s)...",
-             net.spec.name, objective, *size, steps, path.parent)
+    elsewhere = getattr(_this_thread, "exports_elsewhere", False)
+    log.info("exporting %s %s at %dx%d, %d step(s), to ONNX (once; cached in %s)%s...", net.spec.name, objective,
+             *size, steps, path.parent, " in a separate process" if elsewhere else "")
     t0 = time.perf_counter()
+    if elsewhere:
+        _export_in_a_process(net, objective, settings, size, steps, path)
+    else:
+        _export_quietly(net, objective, settings, size, steps, path)
+    log.info("exported in %.1f s", time.perf_counter() - t0)
+
+
+def _export_quietly(net, objective, settings: DreamSettings, size: tuple[int, int], steps: int, path: Path) -> None:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         export_steps(net, objective, settings, size, steps, path)
-    log.info("exported in %.1f s", time.perf_counter() - t0)
+
+
+# Tracing patches torch process-wide (nn.Module calls among them): a torch step in another thread of the
+# show fails while it runs. So a running show exports in a child process, which also keeps its GIL free.
+_this_thread = threading.local()
+
+
+def export_elsewhere() -> None:
+    """From now on this thread exports graphs in a child process (the show's background builder)."""
+    _this_thread.exports_elsewhere = True
+
+
+def _export_in_a_process(net, objective, settings: DreamSettings, size: tuple[int, int], steps: int,
+                         path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="live-dream-export-") as folder:
+        job = Path(folder) / "job.pt"
+        torch.save({"net": copy.deepcopy(net).cpu(), "objective": objective, "settings": settings, "size": size,
+                    "steps": steps, "path": str(path)}, job)
+        child = subprocess.Popen([sys.executable, "-m", "live.backends.onnx_export", str(job)], text=True,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _children.add(child)
+        try:
+            _, stderr = child.communicate()
+        finally:
+            _children.discard(child)
+    if child.returncode != 0 or not path.is_file():
+        if getattr(child, "stopped", False):  # stop_exports: the show ends; not a failure to report
+            raise KeyboardInterrupt
+        raise_if_stopping()
+        lines = (stderr or "").strip().splitlines()
+        raise RuntimeError(lines[-1][:200] if lines else f"the export process ended with {child.returncode}")
+
+
+_children: set = set()  # export processes running now
+
+
+def stop_exports() -> None:
+    """Ends the export processes running now (the show ends: an export is not worth waiting for)."""
+    for child in list(_children):
+        child.stopped = True
+        with contextlib.suppress(OSError):
+            child.terminate()
+
+
+def _export_job(job: str) -> None:
+    """The child's side: a lower priority than the show, one graph, written atomically."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(10)
+    j = torch.load(job, weights_only=False)
+    _export_quietly(j["net"], j["objective"], j["settings"], tuple(j["size"]), j["steps"], Path(j["path"]))
+
+
+if __name__ == "__main__":
+    _export_job(sys.argv[1])
 
 
 class ExportedStepBackend(Backend):

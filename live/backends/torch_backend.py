@@ -7,6 +7,7 @@ Takes and returns HxWx3 float32 RGB images in [0, 1].
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import replace
 
@@ -32,10 +33,16 @@ MAX_GRAPHS = 4  # captured CUDA graphs kept (sizes x step counts): each holds it
 FULL_PRECISION_STRIDE = 2  # stages at full or half resolution stay fp32 in a half-precision network
 
 
+# torch.fx patches every module call process-wide while it traces: a torch step in another thread (the
+# dream worker, while the background builder folds a new backend) must not run meanwhile.
+TRACING = threading.Lock()
+
+
 def _folded(module: torch.nn.Module, what: str) -> torch.nn.Module:
     from torch.fx.experimental.optimization import fuse
     try:
-        return fuse(module.eval())
+        with TRACING:
+            return fuse(module.eval())
     except Exception as exc:  # a module torch.fx cannot trace: still correct, just unfolded
         log.warning("could not fold BatchNorm for %s (%s); using it unfolded", what, exc)
         return module.eval()
@@ -165,8 +172,9 @@ class TorchBackend(Backend):
 
     def steps(self, image: np.ndarray, steps: int, step_size: float) -> np.ndarray:
         x = to_image_tensor(image, self.device)
-        for _ in range(steps):
-            x = self._graphed_step(x, step_size) if self.use_graphs else self.step(x, step_size)
+        with TRACING:
+            for _ in range(steps):
+                x = self._graphed_step(x, step_size) if self.use_graphs else self.step(x, step_size)
         return to_image_array(x)
 
 

@@ -40,6 +40,9 @@ from live.show.light import Light
 from live.show.modulation import Modulation
 from live.control.scenes import parse_scene
 from live.backends.dreamer import build_dreamer, presets_for
+from live.backends.engine import check_dream_size, objective_checker
+from live.backends.devices import pick_device
+from live.dream.zoo import get_spec
 from live.show.memory import ShowMemory
 from live.sources.resilient import ResilientSource
 from live.show.slots import LatestSlot
@@ -69,6 +72,7 @@ class RunOptions:
     profile: bool = False
     # told of each frame shown: (state, time.perf_counter(), the worker's Frame) (the bench's probe, the soak)
     observe: Callable[[ShowState, float, object], None] | None = None
+    pictures: Callable[[float], None] | None = None  # told time.perf_counter() of each picture shown (its pace)
     now: dt.datetime | None = None  # read the opening hours as if it were this moment now (--now)
     faults: object | None = None  # the soak's fault plan: wraps the source opener and the dreamer
 
@@ -97,10 +101,9 @@ def run_live(config: Config, options: RunOptions, watch: Callable[["Show"], None
 
 @dataclass
 class Stages:
-    """What `start` opens, in order: the source, the dreamer, the control bus, the capture thread and the
-    dream worker, with the slot the worker puts dreamed frames in."""
+    """What `start` opens, in order: the source, the control bus, the capture thread and the dream worker
+    (which loads the dreamer first), with the slots between them."""
     source: Source
-    dreamer: object
     bus: ControlBus
     tuner: Tuner | None
     capture: CaptureThread
@@ -159,6 +162,8 @@ class Show:
         installation = config.installation
         self.memory = ShowMemory() if installation.enabled and installation.resume else None
         self.stages: Stages | None = None  # opened by start()
+        self._dreamer = None  # loaded by the worker (unwrapped by a fault plan)
+        self.network_name = get_spec(config.network.name).name
         self.timer = PresetTimer(config.live.cycle_seconds)
         self.deadline: float | None = None
         self.last_seq, self.last_image, self.saved, self.next_black_frame = 0, None, None, 0.0
@@ -220,27 +225,38 @@ class Show:
         # The source first: a missing file or camera is one line at once, not after the network is ready.
         source = self._open_source()
         stack.callback(self._close_source, source)
-        dreamer = build_dreamer(self.config)
-        if self.options.faults:
-            dreamer = self.options.faults.dreamer(dreamer)
+        check_dream_size((live.width, live.height), pick_device(self.config.network.device))
+        stack.callback(self._close_dreamer)  # its background builder, once the worker stopped
         # the first scene's numbers hold from the start
         start = ShowState(presets=tuple(presets_for(self.config)), max_steps=live.max_steps, steps=live.steps,
                           strength=live.strength, mix=live.mix, crossfade_seconds=live.crossfade_seconds,
                           bpm=self.config.beat.bpm)
-        bus = ControlBus(with_scene(start),
-                         check_objective=dreamer.check_objective)
+        bus = ControlBus(with_scene(start), check_objective=objective_checker(self.config.network))
         if self.memory:
             self.memory.restore(bus)
         tuner = build_tuner(self.config)
         inbox, outbox = LatestSlot(), LatestSlot()
         capture = CaptureThread(source, inbox, mirror=c.mirror and source.faces_visitors, profile=self.profile)
         unattended = self.config.installation if self.config.installation.enabled else None
-        worker = DreamWorker(dreamer, self.config.temporal, (live.width, live.height), inbox, outbox, bus, tuner,
+        worker = DreamWorker(None, self.config.temporal, (live.width, live.height), inbox, outbox, bus, tuner,
                              self.profile, factors=self.modulation.factors, unattended=unattended,
-                             source_ok=lambda: source.state == "ok")
-        log.info("source: %s; dreaming %s at %dx%d, %d step(s) per frame, backend %s", source.description,
-                 dreamer.spec.name, live.width, live.height, live.steps, worker.status.backend)
-        return Stages(source, dreamer, bus, tuner, capture, worker, inbox, outbox)
+                             source_ok=lambda: source.state == "ok", load=self._load_dreamer)
+        log.info("source: %s; the camera is shown while the network loads", source.description)
+        return Stages(source, bus, tuner, capture, worker, inbox, outbox)
+
+    def _load_dreamer(self):
+        """The worker's first job: the network, dreaming with torch at once; the faster backends are
+        made in the background and take over when ready."""
+        live = self.config.live
+        self._dreamer = build_dreamer(self.config, background=True)
+        log.info("dreaming %s at %dx%d, %d step(s) per frame, backend %s (more in the background: %s)",
+                 self._dreamer.spec.name, live.width, live.height, live.steps,
+                 self._dreamer.backend(0, (live.width, live.height), max(1, live.steps)).name, live.backend)
+        return self.options.faults.dreamer(self._dreamer) if self.options.faults else self._dreamer
+
+    def _close_dreamer(self) -> None:
+        if self._dreamer is not None:
+            self._dreamer.close()
 
     def _open_controls(self, stack: ExitStack) -> None:
         control = self.config.control
@@ -307,7 +323,8 @@ class Show:
             return False
         elif self.asleep and time.monotonic() >= self.next_black_frame:
             self.present_closed()
-        if carrying and self.between.dream is not None:
+        starting = self.between is not None and not self.stats.dreams and not self.asleep
+        if starting or (carrying and self.between.dream is not None):  # starting: the camera until it is dreamed
             frame = self.stages.inbox.get_newer(self.between.camera_seq, timeout=0.02)
             if frame is not None:
                 self.present_camera(frame)
@@ -321,20 +338,22 @@ class Show:
             self.options.observe(self.bus.state, time.perf_counter(), item)
 
     def present_camera(self, frame) -> None:
-        """Decoupled: the newest camera frame at once, with the newest dream carried to it."""
-        state = self.bus.state
+        """Decoupled: the newest camera frame at once, with the newest dream carried to it (before the
+        first dream, the camera alone)."""
+        state, dream = self.bus.state, self.between.dream
         with self.profile.stage("upscale"):
-            size = self._picture_size(self.between.dream.image)
+            size = self._picture_size(None if dream is None else dream.image)
             mix = blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
-            shown, camera = self.between.picture(frame, size, mix)
+            shown, camera = self.between.picture(frame, size, mix, self.worker.size)
             shown = self.light.shine(shown, state.blackout)
         if self.light.dark_for_closing:
             self._sleep()
         self.last_image = shown
         self._send(shown)
         self.stats.frame_shown(frame.t_captured)
-        self.stats.dream_shown(self.between.dream.t_captured)
-        if self.meter:
+        if dream is not None:
+            self.stats.dream_shown(dream.t_captured)
+        if self.meter and dream is not None:  # the picture's figures count from its first dream, as coupled
             self.meter.add(shown, camera)
 
     def ended(self) -> bool:
@@ -384,6 +403,8 @@ class Show:
         return self.worker.size if dream is None else dream.shape[1::-1]
 
     def _send(self, image: np.ndarray) -> None:
+        if self.options.pictures:
+            self.options.pictures(time.perf_counter())
         status = self.status()
         with self.profile.stage("display"):
             for output in self.outputs:
@@ -473,7 +494,7 @@ class Show:
         state, worker = self.bus.state, self.worker.status
         tuner = self.stages.tuner
         return Status(self.stats.recent_fps(), self.stats.recent_latency_ms(), worker.frame_ms, worker.size,
-                      state, self.stages.dreamer.spec.name, state.objective, worker.backend,
+                      state, self.network_name, state.objective, worker.backend,
                       tuner.target if tuner else None, self.stats.recent_dream_hz() if self.between else None)
 
     # ------------------------------------------------------------ the end
@@ -513,9 +534,9 @@ class Show:
     def _summary(self) -> dict:
         state, worker, tuner = self.bus.state, self.worker, self.stages.tuner
         summary = self.stats.summary(self.capture.captured, worker.dreamed)
-        summary.update(network=self.stages.dreamer.spec.name, objective=state.objective,
+        summary.update(network=self.network_name, objective=state.objective,
                        dream_size=list(worker.size), steps=state.steps, strength=round(state.strength, 3),
-                       frozen=state.frozen, device=str(self.stages.dreamer.device), backend=worker.status.backend,
+                       frozen=state.frozen, device=str(self._dreamer.device if self._dreamer else ""), backend=worker.status.backend,
                        timed_preset_changes=self.timer.changes, interrupted=self.interrupted,
                        skipped_frames=worker.healing.failed, nonfinite_resets=worker.resets)
         if tuner:

@@ -76,9 +76,22 @@ def open_files() -> int:
         return -1
 
 
+def launched() -> float:
+    """When this process started, on the time.monotonic() clock (the start-up figures count from it: the
+    imports are part of the wait); the run's own start where a sandbox hides it."""
+    try:
+        import psutil
+        return time.monotonic() - (time.time() - psutil.Process().create_time())
+    except Exception:  # noqa: BLE001
+        return time.monotonic()
+
+
 @dataclass
 class RunStats:
     started: float = field(default_factory=time.monotonic)
+    launched: float = field(default_factory=launched)
+    longest_gap_s: float = 0.0  # the longest wait between two pictures shown (a stutter)
+    first_dream: float | None = None
     shown: int = 0
     latencies_ms: LatencyWindow = field(default_factory=LatencyWindow)
     recent: deque = field(default_factory=lambda: deque(maxlen=30))  # (time shown, latency) for the HUD
@@ -89,6 +102,7 @@ class RunStats:
 
     def dream_arrived(self, now: float | None = None) -> None:
         self.dreams.append(time.monotonic() if now is None else now)
+        self.first_dream = self.first_dream or self.dreams[-1]
 
     def recent_dream_hz(self) -> float:
         if len(self.dreams) < 2:
@@ -106,6 +120,8 @@ class RunStats:
         self.shown += 1
         self.latencies_ms.add(now, latency)
         self.recent.append((now, latency))
+        if self.last_shown is not None:
+            self.longest_gap_s = max(self.longest_gap_s, now - self.last_shown)
         self.first_shown = self.first_shown or now
         self.last_shown = now
 
@@ -121,6 +137,7 @@ class RunStats:
         span = (self.last_shown - self.first_shown) if self.shown > 1 else 0.0
         lat = self.latencies_ms.values() if len(self.latencies_ms) else np.zeros(1)
         resident, peak = memory_mb()
+        first_dream = self.first_dream or (self.first_shown if dreamed else None)  # coupled: every picture is one
         return {
             "seconds": round(time.monotonic() - self.started, 2),
             "captured": captured, "dreamed": dreamed, "shown": self.shown,
@@ -132,6 +149,10 @@ class RunStats:
             "dream_hz": round(dreamed / span, 2) if span > 0 else 0.0,
             **({"dream_age_ms_median": round(float(np.median(self.dream_ages_ms.values())), 1)}
                if len(self.dream_ages_ms) else {}),
+            "longest_gap_ms": round(self.longest_gap_s * 1000, 1),
+            # since the process started; coupled, the first picture is the first dream
+            **({"first_picture_s": round(self.first_shown - self.launched, 2)} if self.first_shown else {}),
+            **({"first_dream_s": round(first_dream - self.launched, 2)} if first_dream else {}),
             "memory_mb": resident, "peak_memory_mb": peak,
         }
 

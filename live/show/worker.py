@@ -21,6 +21,7 @@ from live.control.actions import Action
 from live.control.bus import ControlBus
 from live.control.state import ShowState, blended
 from live.dream.temporal import TemporalDreamer
+from live.errors import UserError
 from live.core.imageio import fit_cover
 from live.core.profiling import NO_PROFILE, Profile
 from live.backends.dreamer import Dreamer
@@ -55,19 +56,25 @@ class DreamWorker:
     All are this one thread's own but the status it publishes: splitting them further would spread one
     loop over objects only it uses."""
 
-    def __init__(self, dreamer: Dreamer, temporal: TemporalSettings, size: tuple[int, int],
+    def __init__(self, dreamer: Dreamer | None, temporal: TemporalSettings, size: tuple[int, int],
                  inbox: LatestSlot, outbox: LatestSlot, bus: ControlBus, tuner: Tuner | None = None,
                  profile: Profile = NO_PROFILE, factors: LatestSlot | None = None,
-                 unattended: InstallationConfig | None = None, source_ok: Callable[[], bool] | None = None):
+                 unattended: InstallationConfig | None = None, source_ok: Callable[[], bool] | None = None,
+                 load: Callable[[], Dreamer] | None = None):
         """`factors`: the modulation's newest Factors (beat, audio) on the strength. `unattended`
         (installation mode): failures heal instead of ending the run, and an empty room (or a camera
-        away) brings the attract loop. `source_ok`: whether the camera is delivering."""
+        away) brings the attract loop. `source_ok`: whether the camera is delivering. `load`: makes the
+        dreamer in this thread first, when none is given (the show shows the camera meanwhile)."""
         self.dreamer, self.inbox, self.outbox, self.bus = dreamer, inbox, outbox, bus
+        self._load = load
+        self.loaded = threading.Event()  # the dreamer is there (or could not be made: `error` says why)
         self.tuner, self.profile = tuner, profile
         self.size = size  # this thread's own: written nowhere else
         self.base_temporal = temporal  # a scene may change some of it; the rest stays
         self.temporal = TemporalDreamer(self._dream, self._scene_temporal(bus.state), profile)
-        self._last = WorkerStatus(size, backend=dreamer.backend(0, size, max(1, bus.state.steps)).name)
+        self._last = WorkerStatus(size, backend="loading the network")
+        if dreamer is not None:
+            self._loaded()
         self.dreamed = 0
         self.error: str | None = None
         self.resets = 0  # dreams restarted because they were not finite
@@ -84,6 +91,10 @@ class DreamWorker:
         self._asleep = threading.Event()  # outside opening hours
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dream-worker", daemon=True)
+
+    def _loaded(self) -> None:
+        self._last = WorkerStatus(self.size, backend=self.dreamer.backend(0, self.size, max(1, self.bus.state.steps)).name)
+        self.loaded.set()
 
     def _scene_temporal(self, state: ShowState) -> TemporalSettings:
         """The temporal settings with the scene's own (scenes are checked at start)."""
@@ -151,6 +162,9 @@ class DreamWorker:
 
     def _run(self):
         try:
+            if self.dreamer is None:
+                self.dreamer = self._load()
+                self._loaded()
             while not self._stop.is_set():
                 if self.asleep:
                     self._sleep_a_while()
@@ -167,9 +181,14 @@ class DreamWorker:
                 if out is not None:
                     self._put(out, frame)
                     self._tune(out, weight, (time.perf_counter() - t0) * 1000)
+                    if self.dreamed == 1:  # the first picture is out: now the other presets' first steps
+                        self.dreamer.warm_up()
+        except UserError as exc:  # the network could not be loaded: what to fix, in one line
+            self.error = str(exc)
         except Exception as exc:
             self._fail(exc)
         finally:
+            self.loaded.set()
             self.outbox.close()
 
     def _sleep_a_while(self) -> None:
