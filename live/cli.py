@@ -163,7 +163,8 @@ def cmd_bench(args):
             sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
         except ValueError:
             raise UserError(f"--sizes '{args.sizes}' must look like 320x240,640x360") from None
-    run_bench(config_from_args(args, args.command), sizes, args.repeats, args.seconds, args.profile, args.json, args.load)
+    run_bench(config_from_args(args, args.command), sizes, args.repeats, args.seconds, args.profile, args.json, args.load,
+              args.startup)
 
 
 def cmd_soak(args):
@@ -330,6 +331,9 @@ def _add_bench(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.add_argument("--load", type=non_negative_int, default=0, metavar="N",
                    help="run N busy processes (one core each) beside the measurements: speed under load")
+    p.add_argument("--startup", action="store_true",
+                   help="also: seconds from launch to the first picture and the first dream, with an empty "
+                        "models folder and a filled one (two minutes more per display mode)")
     p.add_argument("--gpu-report", metavar="FILE",
                    help="instead: versions, providers, CUDA graphs, precision parity, memory, ONNX Runtime, step "
                         "times and the live pipeline on a CUDA GPU, in one run under 8 minutes; JSON to FILE, "

@@ -26,6 +26,7 @@ from live.config import TemporalSettings
 from live.show.tuner import Setting, Tuner, ladder
 from live.control.bus import ControlBus
 from live.control.state import ShowState
+from live.backends.background import BackgroundBuilder
 from live.backends.dreamer import Dreamer
 from live.backends.engine import Network
 from live.show.worker import DreamWorker
@@ -171,32 +172,47 @@ def test_auto_tries_each_backend_on_the_frames_it_dreams_then_keeps_and_remember
     assert any(v["name"] == trial.name for v in cached.values())
 
 
-def test_a_size_first_met_mid_run_is_dreamed_by_torch_at_once_instead_of_pausing_to_export(lite0, lite0_model):
-    dreamer = Dreamer(Network(lite0, lite0_model, CPU, None), ["block8:5,9"], DreamSettings(), seed=0, backend="onnx")
-    dreamer.prepare(SIZE, 1)  # at start-up: exported (or loaded) in place
-    assert dreamer.live and dreamer.backend(0, SIZE, 1).name == "onnx-cpu"
-    # now the tuner moves to a size never seen before
-    size = (128, 96)
-    image = scaled("chelsea", size).astype(np.float32) / 255.0
-    assert dreamer.backend(0, size, 1).name == "torch-cpu-fp32"
-    graphs = models_dir() / "cache" / "onnx"
-    assert list(graphs.glob("lite0-block8_5_9-160x120-*")) and not list(graphs.glob("lite0-block8_5_9-128x96-*"))
-    net, objective = dreamer.net(0)
-    eager = EagerBaseline(net, objective, DreamSettings(), CPU).steps(image, 1, 0.02)
-    assert update_cosine(dreamer.backend(0, size, 1).steps(image, 1, 0.02), eager, image) > 0.99
-    assert dreamer.backend(0, SIZE, 1).name == "onnx-cpu"  # back at the start size: its graph again
-    assert dreamer.backend(0, (96, 72), 1) is dreamer.backend(0, size, 1)  # one torch backend for all such sizes
+def test_in_a_show_torch_dreams_at_once_and_the_backend_made_in_the_background_takes_over(lite0, lite0_model):
+    """A running show never waits for an export: at the start size and at a size first met mid-run (the
+    tuner), torch dreams the first frame, and the ONNX graph exported in the background then takes over.
+    (Before, the start size was exported in place, with the picture waiting for it.)"""
+    builder = BackgroundBuilder()
+    dreamer = Dreamer(Network(lite0, lite0_model, CPU, None), ["block8:5,9"], DreamSettings(), seed=0, backend="onnx",
+                      builder=builder)
+    try:
+        dreamer.prepare(SIZE, 1)  # returns at once: asked for in the background
+        assert dreamer.backend(0, SIZE, 1).name == "torch-cpu-fp32"
+        assert builder.idle.wait(180)
+        assert dreamer.backend(0, SIZE, 1).name == "onnx-cpu"
+        size = (128, 96)  # now the tuner moves to a size never seen before
+        image = scaled("chelsea", size).astype(np.float32) / 255.0
+        assert dreamer.backend(0, size, 1).name == "torch-cpu-fp32"
+        net, objective = dreamer.net(0)
+        eager = EagerBaseline(net, objective, DreamSettings(), CPU).steps(image, 1, 0.02)
+        assert update_cosine(dreamer.backend(0, size, 1).steps(image, 1, 0.02), eager, image) > 0.99
+        assert builder.idle.wait(180)
+        assert dreamer.backend(0, size, 1).name == "onnx-cpu"
+        graphs = models_dir() / "cache" / "onnx"
+        assert list(graphs.glob("lite0-block8_5_9-160x120-*")) and list(graphs.glob("lite0-block8_5_9-128x96-*"))
+    finally:
+        dreamer.close()
 
 
-def test_a_preset_already_on_torch_keeps_that_backend_for_sizes_met_mid_run(lite0, lite0_model, tmp_path,
-                                                                          monkeypatch):
-    (tmp_path / "blocked").write_text("")  # the onnx export cannot be written: this preset falls back
+def test_a_backend_that_cannot_be_built_in_the_background_leaves_torch_dreaming(lite0, lite0_model, tmp_path,
+                                                                                monkeypatch):
+    (tmp_path / "blocked").write_text("")  # the onnx export cannot be written: this preset stays on torch
     monkeypatch.setenv("LIVE_DREAM_MODELS", str(tmp_path / "blocked"))
-    dreamer = Dreamer(Network(lite0, lite0_model, CPU, None), ["block7"], DreamSettings(), seed=0, backend="onnx")
-    dreamer.prepare(SIZE, 1)
-    fallback = dreamer.backend(0, SIZE, 1)
-    assert isinstance(fallback, TorchBackend)
-    assert dreamer.backend(0, (128, 96), 1) is fallback  # not a second folded copy of the network
+    builder = BackgroundBuilder()
+    dreamer = Dreamer(Network(lite0, lite0_model, CPU, None), ["block7"], DreamSettings(), seed=0, backend="onnx",
+                      builder=builder)
+    try:
+        dreamer.prepare(SIZE, 1)
+        assert builder.idle.wait(180)
+        assert isinstance(dreamer.backend(0, SIZE, 1), TorchBackend)
+        image = scaled("chelsea", SIZE).astype(np.float32) / 255.0
+        assert np.isfinite(dreamer.run(image, 0, 1, 1.0)).all()
+    finally:
+        dreamer.close()
 
 
 # ---------------------------------------------------------------- tuning
@@ -303,7 +319,8 @@ def test_bench_prints_and_writes_its_figures(tmp_path):
                              "--set", "live.presets=block9"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "under load: 1 busy process(es)" in result.stdout and json.loads(out.read_text())["load"] == 1
-    assert "of the quiet frame rate" in result.stdout and json.loads(out.read_text())["end_to_end_quiet"]["fps"] > 0
+    quiet = json.loads(out.read_text())["end_to_end_quiet"]
+    assert "of quiet fps" in result.stdout and quiet["coupled"]["fps"] > 0 and quiet["decoupled"]["fps"] > 0
     for name in ("eager-cpu-fp32", "torch-cpu-fp32", "onnx-cpu", "openvino-cpu", "end to end", "fps", "latency",
                  "flow", "steps"):
         assert name in result.stdout, name
@@ -311,7 +328,8 @@ def test_bench_prints_and_writes_its_figures(tmp_path):
     backends = {row["backend"]: row for row in data["steps"]}
     assert backends["eager-cpu-fp32"]["speedup_vs_eager_fp32"] == 1.0
     assert all(row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"] for row in data["steps"])
-    e2e = data["end_to_end"]
+    assert all(data["end_to_end"][mode]["dream_hz"] > 0 for mode in ("coupled", "decoupled"))  # both rates, both modes
+    e2e = data["end_to_end"]["coupled"]
     assert e2e["shown"] > 0 and e2e["fps"] > 0 and e2e["latency_ms_median"] > 0
     assert {"capture", "preprocess", "flow", "steps", "upscale"} <= set(e2e["profile"])
     control = e2e["control_latency"]  # real OSC packets over loopback, timed to the first frame shown with them

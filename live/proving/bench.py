@@ -2,6 +2,7 @@
 PyTorch fp32 measured in the same run, then an end-to-end run of the live pipeline on the demo source."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -117,10 +118,14 @@ def bench_steps(config: Config, sizes, repeats: int) -> list[dict]:
     return rows
 
 
+MODES = {"decoupled": True, "coupled": False}  # display.decoupled: the picture at the camera's rate, or the dream's
+
+
 def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20.0, profile: bool = False,
-              json_path: str | None = None, load: int = 0) -> dict:
-    """The step table and the end-to-end run; with `load`, both beside that many busy processes, and the
-    end-to-end run first without them, so the two frame rates are of the same hour."""
+              json_path: str | None = None, load: int = 0, startup: bool = False) -> dict:
+    """The step table and the end-to-end run in both display modes; with `load`, both beside that many
+    busy processes, and the end-to-end runs first without them, so the frame rates are of the same hour;
+    with `startup`, how soon a new show shows a picture and a dream, with an empty cache and a filled one."""
     device = pick_device(config.network.device)
     spec = get_spec(config.network.name)
     objective = config.network.objective or spec.default_layer
@@ -132,17 +137,69 @@ def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20
     result = {"machine": describe_machine(device), "network": spec.name, "objective": objective, "load": load,
               "steps": rows}
     if load:
-        result["end_to_end_quiet"] = end_to_end(config, seconds, profile, "quiet")
+        result["end_to_end_quiet"] = {mode: end_to_end(with_mode(config, mode), seconds, profile, f"{mode}, quiet")
+                                      for mode in MODES}
     with busy_neighbours(load):
-        result["end_to_end"] = end_to_end(config, seconds, profile, f"beside {load} busy process(es)" if load else "")
+        result["end_to_end"] = {mode: end_to_end(with_mode(config, mode), seconds, profile,
+                                                 mode + (f", beside {load} busy process(es)" if load else ""))
+                                for mode in MODES}
+    print_modes(result["end_to_end"], result.get("end_to_end_quiet"))
     if load:
-        share = result["end_to_end"]["fps"] / max(result["end_to_end_quiet"]["fps"], 1e-9)
-        result["fps_under_load_share"] = round(share, 3)
-        print(f"under load: {share:.0%} of the quiet frame rate")
+        result["fps_under_load_share"] = {mode: round(result["end_to_end"][mode]["fps"] / max(
+            result["end_to_end_quiet"][mode]["fps"], 1e-9), 3) for mode in MODES}
+    if startup:
+        result["startup"] = {mode: start_up(config, mode) for mode in MODES}
+        print_startup(result["startup"])
     if json_path:
         write_json(json_path, result)
         print(f"wrote {json_path}")
     return result
+
+
+def with_mode(config: Config, mode: str) -> Config:
+    return replace(config, display=replace(config.display, decoupled=MODES[mode]))
+
+
+def print_modes(runs: dict, quiet: dict | None) -> None:
+    print(f"{'mode':<10} {'fps':>6} {'dream Hz':>8} {'latency ms':>10} {'p95':>6} {'dream age':>9} {'longest gap':>11}"
+          + (f" {'of quiet fps':>12}" if quiet else ""))
+    for mode, r in runs.items():
+        share = f" {r['fps'] / max(quiet[mode]['fps'], 1e-9):>12.0%}" if quiet else ""
+        print(f"{mode:<10} {r['fps']:>6.1f} {r['dream_hz']:>8.1f} {r['latency_ms_median']:>10.1f} "
+              f"{r['latency_ms_p95']:>6.1f} {r.get('dream_age_ms_median', r['latency_ms_median']):>9.1f} "
+              f"{r['longest_gap_ms']:>11.1f}{share}")
+
+
+def start_up(config: Config, mode: str, cold_seconds: float = 60.0, warm_seconds: float = 10.0) -> dict:
+    """`live-dream run` as a user starts it (a new process, the demo source, headless), first with an
+    empty models folder, left running until its backends are made, then again with that folder filled:
+    seconds from launch to the first picture and to the first dreamed picture."""
+    import tempfile
+    live = config.live
+    args = ["--headless", "--source", "demo", "--size", f"{live.width}x{live.height}",
+            "--set", f"live.backend={live.backend}", "--set", f"display.decoupled={str(MODES[mode]).lower()}",
+            "--set", f"network.name={config.network.name}"]
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="live-dream-startup-") as folder:
+        env = {**os.environ, "LIVE_DREAM_MODELS": folder}
+        for cache, seconds in (("cold", cold_seconds), ("warm", warm_seconds)):
+            print(f"start-up ({mode}, {cache} cache): live-dream run for {seconds:.0f} s ...", flush=True)
+            stats = Path(folder) / f"stats-{cache}.json"
+            done = subprocess.run([sys.executable, "-m", "live.cli", "run", *args, "--seconds", str(seconds),
+                                   "--stats-json", str(stats)], env=env, capture_output=True, text=True)
+            if done.returncode != 0 or not stats.is_file():
+                raise RuntimeError(f"the start-up run failed: {(done.stderr or '').strip()[-300:]}")
+            summary = json.loads(stats.read_text())
+            figures[cache] = {k: summary.get(k) for k in ("first_picture_s", "first_dream_s", "backend", "fps")}
+    return figures
+
+
+def print_startup(figures: dict) -> None:
+    print(f"{'mode':<10} {'cache':<6} {'first picture s':>15} {'first dream s':>13}  backend at the end")
+    for mode, caches in figures.items():
+        for cache, f in caches.items():
+            print(f"{mode:<10} {cache:<6} {f['first_picture_s'] or 0:>15.2f} {f['first_dream_s'] or 0:>13.2f}  "
+                  f"{f['backend']}")
 
 
 def end_to_end(config: Config, seconds: float, profile: bool, label: str) -> dict:
