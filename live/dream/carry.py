@@ -60,6 +60,9 @@ class ResidualCarrier:
         if flow is None:
             return residual
         moved = warp(residual, flow)
+        # Bilinear warping between pixels averages the dream's fine detail away (it is mostly fine detail):
+        # the moved residual is brought back to the strength it had, then faded where the flow fails.
+        moved *= np.float32(np.clip(np.abs(residual).mean() / max(float(np.abs(moved).mean()), 1e-6), 1.0, 1.5))
         error = cv2.transform(cv2.absdiff(after, warp(before, flow)).astype(np.float32), CHANNEL_MEAN)
         reliable = np.clip(1.0 - cv2.GaussianBlur(error, (0, 0), 2) * (1.0 / UNRELIABLE_LEVELS), 0.0, 1.0)
         return moved * reliable[..., None]

@@ -30,11 +30,13 @@ class BetweenDreams:
         self.dream = item
         self.carrier.dreamed(item.image, item.source_image)
 
-    def picture(self, frame: Frame, size: tuple[int, int], mix: float) -> tuple[np.ndarray, np.ndarray]:
-        """The camera frame at `size` with the dream carried to it, and the camera framed alone."""
+    def picture(self, frame: Frame, size: tuple[int, int], mix: float,
+                dream_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The camera frame at `size` with the dream carried to it, and the camera framed alone (framed
+        as a dream of `dream_size` would be, before there is one)."""
         self.camera_seq = frame.seq
-        dream_size = self.dream.image.shape[1::-1]
+        dream_size = dream_size if self.dream is None else self.dream.image.shape[1::-1]
         small = fit_cover(frame.image, dream_size)  # as the worker frames what it dreams
-        camera = framed_camera(frame.image, small, dream_size, size)
-        residual = self.carrier.to(small)
+        camera = small if tuple(size) == tuple(dream_size) else framed_camera(frame.image, small, dream_size, size)
+        residual = None if self.dream is None else self.carrier.to(small)
         return (camera if residual is None else with_residual(camera, residual, mix)), camera
