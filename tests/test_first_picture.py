@@ -49,24 +49,29 @@ def test_a_cold_start_shows_the_camera_before_any_export_and_swaps_without_a_gap
     assert summary["backend"] == "onnx-cpu" and summary["first_picture_s"] < summary["first_dream_s"]
 
 
-def test_a_never_seen_objective_is_dreamed_at_once_without_a_long_frame(tmp_path, monkeypatch, caplog):
-    """An objective asked for mid-show (a control, a scene) that no backend has been made for: torch
-    dreams it at once while its export and backend choice run in the background; the picture keeps
+def test_presets_not_dreamed_before_come_at_once_without_a_long_frame(tmp_path, monkeypatch):
+    """A configured preset not used yet (before, `auto` ran its trial on the live frames then: 23 fps fell
+    to 13 for 4 s), then an objective asked for mid-show that no backend has been made for: each is
+    dreamed at once (torch stands in while its backend is made in the background), and the picture keeps
     its pace throughout."""
     asked = []
 
     def change(show):
+        time.sleep(5)
+        asked.append(time.time())
+        show.bus.post(Action("next", source="test"))
         time.sleep(4)
         asked.append(time.time())
         show.bus.post(Action("objective", "block11:7", source="test"))
-    with caplog.at_level(logging.INFO, logger="live-dream"):
-        summary, pictures, dreams = run_show(tmp_path, monkeypatch, 16, {"live.backend": "auto"}, change)
-    assert asked and summary["objective"] == "block11:7"
-    first = next(t for t, objective in dreams if objective == "block11:7")
-    assert first - asked[0] < 1.0  # dreamed at once, not after an export
+    summary, pictures, dreams = run_show(tmp_path, monkeypatch, 16,
+                                         {"live.backend": "auto", "live.presets": "block9; block5"}, change)
+    assert len(asked) == 2 and summary["objective"] == "block11:7"
+    for at, objective in zip(asked, ("block5", "block11:7")):
+        first = next(t for t, o in dreams if o == objective)
+        assert first - at < 1.0, objective  # dreamed at once, not after an export or a trial
     gaps = np.diff(pictures[pictures > dreams[0][0]])
     during = np.diff(pictures[pictures > asked[0]])
     median = float(np.median(gaps))
     slow = during[during > 2 * median]
     # one stray slow frame (a shared 2-core host's scheduler) is allowed, as in the crossfade test
-    assert len(during) > 100 and len(slow) <= 1, (median, sorted(during)[-5:])
+    assert len(during) > 150 and len(slow) <= 1, (median, sorted(during)[-5:])

@@ -168,6 +168,13 @@ class Dreamer:
             self._torch[text] = TorchBackend(net, objective, self.settings, self.device, self.precision)
         return self._torch[text]
 
+    def settled(self) -> bool:
+        """Every backend asked for is made and every trial that has begun has its winner (the bench
+        measures from then)."""
+        building = self.builder is not None and not self.builder.idle.is_set()
+        return not building and not any(getattr(b, "turn", 0) and b.winner is None
+                                        for b in list(self._backends.values()) if hasattr(b, "candidates"))
+
     def warm_up(self) -> None:
         """The other presets' first steps (a first step is slow), once the show is dreaming: in the thread
         that dreams them, since a step warmed in another thread is slow again in this one (measured: a

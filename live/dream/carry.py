@@ -21,6 +21,7 @@ from live.dream.composite import add_change
 from live.dream.flow import FlowEstimator, warp
 from live.dream.temporal import CHANNEL_MEAN
 UNRELIABLE_LEVELS = 48.0  # a warp error (mean of R, G, B, in 8-bit levels) at which the carried dream is gone
+FLOW_WIDTH = 320  # the widest the carrying flow is computed at
 TAKE = 0.6  # the share of a new dream's change taken at once; the rest follows with the next dreams
 
 
@@ -56,15 +57,24 @@ class ResidualCarrier:
     def _carried(self, residual: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         """`residual`, attached to `before`, moved to `after` along the flow and faded where the flow
         does not explain the change."""
-        flow = self.flow.backward(after, before)
+        h, w = after.shape[:2]
+        # Above FLOW_WIDTH the flow and its reliability are found at a smaller size and scaled up: this runs
+        # for every camera frame, on the cores the dream needs (at 640x360 it cost the dream a third of its rate).
+        scale = min(1.0, FLOW_WIDTH / w)
+        small_after, small_before = (after, before) if scale == 1.0 else (
+            cv2.resize(im, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) for im in (after, before))
+        flow = self.flow.backward(small_after, small_before)
         if flow is None:
             return residual
+        error = cv2.transform(cv2.absdiff(small_after, warp(small_before, flow)).astype(np.float32), CHANNEL_MEAN)
+        reliable = np.clip(1.0 - cv2.GaussianBlur(error, (0, 0), 2 * scale) * (1.0 / UNRELIABLE_LEVELS), 0.0, 1.0)
+        if scale != 1.0:
+            flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
+            reliable = cv2.resize(reliable, (w, h), interpolation=cv2.INTER_LINEAR)
         moved = warp(residual, flow)
         # Bilinear warping between pixels averages the dream's fine detail away (it is mostly fine detail):
         # the moved residual is brought back to the strength it had, then faded where the flow fails.
         moved *= np.float32(np.clip(np.abs(residual).mean() / max(float(np.abs(moved).mean()), 1e-6), 1.0, 1.5))
-        error = cv2.transform(cv2.absdiff(after, warp(before, flow)).astype(np.float32), CHANNEL_MEAN)
-        reliable = np.clip(1.0 - cv2.GaussianBlur(error, (0, 0), 2) * (1.0 / UNRELIABLE_LEVELS), 0.0, 1.0)
         return moved * reliable[..., None]
 
 
