@@ -176,7 +176,7 @@ class DisplayConfig:
     composite: str = setting("residual", _choice("residual", "upscale"))
     # every new camera frame shown at once, with the newest dream carried to it along the optical flow
     # (the picture at the camera's rate, the dream at its own); false: each dreamed frame as it comes
-    decoupled: bool = False
+    decoupled: bool = True
 
 
 @dataclass(frozen=True)
