@@ -164,7 +164,7 @@ def cmd_bench(args):
         except ValueError:
             raise UserError(f"--sizes '{args.sizes}' must look like 320x240,640x360") from None
     run_bench(config_from_args(args, args.command), sizes, args.repeats, args.seconds, args.profile, args.json, args.load,
-              args.startup)
+              args.startup, args.demo_fps)
 
 
 def cmd_soak(args):
@@ -212,6 +212,49 @@ def _install_launch_agent(args, config) -> int:
     print(f"wrote {path}\nstart it now and at every login:\n  launchctl bootstrap gui/$(id -u) {path}\n"
           f"stop it: launchctl bootout gui/$(id -u)/{AGENT_LABEL}; its log: {log_dir / 'live-dream.log'}")
     return 0
+
+
+def cmd_shows(args):
+    from live.control.fleet import find_shows, health_of
+    shows = find_shows(args.seconds)
+    for show in shows:
+        h = health_of(show.address)
+        state = (f"{h.get('fps', 0):.1f} fps, preset {h.get('preset')} ({h.get('objective')}), source "
+                 f"{h.get('source')}, {'ok' if h.get('ok') else 'NOT OK'}") if "fps" in h else f"no answer ({h.get('error')})"
+        print(f"{show.name:<20} {show.address:<22} v{show.version:<8} {state}")
+    if not shows:
+        print(f"no shows found in {args.seconds:g} s (a show announces itself with control.announce = true, "
+              "bound beyond loopback)")
+
+
+def cmd_send(args):
+    from live.control.fleet import find_shows, parse_at, send, token_from
+    at = parse_at(args.at)
+    targets = list(args.to or [])
+    if args.all or args.show:
+        found = find_shows(args.seconds)
+        chosen = [s for s in found if args.all or s.name == args.show]
+        if args.show and not chosen:
+            raise UserError(f"no show named {args.show!r} found (found: {', '.join(s.name for s in found) or 'none'})")
+        targets += [s.address for s in chosen]
+    if not targets:
+        raise UserError("say where to send: --to HOST:PORT (repeatable), --show NAME or --all")
+    token, value = token_from(args.token_file), _number_or_text(args.value)
+    failed = 0
+    for address in targets:
+        reply = send(address, token, args.action, value, at)
+        failed += not reply.get("ok")
+        print(f"{address}: " + ("ok" if reply.get("ok") else f"refused: {reply.get('error')}"))
+    return 1 if failed else 0
+
+
+def _number_or_text(value: str | None):
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def cmd_cameras(args):
@@ -274,7 +317,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service(sub)
     _add_lists(sub)
     _add_models(sub)
+    _add_fleet(sub)
     return parser
+
+
+def _add_fleet(sub) -> None:
+    p = sub.add_parser("shows", help="list the shows announcing themselves on this network (the fleet extra)")
+    p.add_argument("--seconds", type=positive(float), default=2.0, help="how long to listen (default 2)")
+    p.set_defaults(func=cmd_shows)
+    p = sub.add_parser("send", help="post one action to several shows, optionally at a given time")
+    p.add_argument("action", help="an action of POST /action: preset, next, strength, scene...")
+    p.add_argument("value", nargs="?", help="its value, if it takes one")
+    p.add_argument("--to", action="append", metavar="HOST:PORT", help="a show's HTTP control (repeatable)")
+    p.add_argument("--show", metavar="NAME", help="the show of this name, found over mDNS (fleet extra)")
+    p.add_argument("--all", action="store_true", help="every show found over mDNS (fleet extra)")
+    p.add_argument("--at", help="when it takes effect on every show: bar (the next Link bar), +SECONDS, HH:MM[:SS] "
+                                "or seconds since 1970 (default: at once)")
+    p.add_argument("--token-file", metavar="FILE", help=f"the shows' token, read from this file (else ${{{'LIVE_DREAM_TOKEN'}}})")
+    p.add_argument("--seconds", type=positive(float), default=2.0, help="how long to look for shows (default 2)")
+    p.set_defaults(func=cmd_send)
 
 
 def _add_still(sub) -> None:
@@ -331,6 +392,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.add_argument("--load", type=non_negative_int, default=0, metavar="N",
                    help="run N busy processes (one core each) beside the measurements: speed under load")
+    p.add_argument("--demo-fps", type=positive(int), metavar="N",
+                   help="the demo source's frame rate in the end-to-end runs (default 60: it does not cap the figure)")
     p.add_argument("--startup", action="store_true",
                    help="also: seconds from launch to the first picture and the first dream, with an empty "
                         "models folder and a filled one (two minutes more per display mode)")

@@ -271,6 +271,8 @@ class ControlConfig:
     http_port: int = setting(0, _range(0, 65535))  # health, actions and the control page on this port; 0 = off
     http_host: str = "127.0.0.1"  # any other address requires control.token
     token: str = ""  # required on HTTP actions when set (and to bind HTTP beyond this machine)
+    name: str = ""  # this show's name in /metrics and to `live-dream shows` ("" = the computer's name)
+    announce: bool = False  # bound beyond loopback: say over mDNS that this show is here (the fleet extra)
 
 
 @dataclass(frozen=True)

@@ -331,6 +331,8 @@ def test_bench_prints_and_writes_its_figures(tmp_path):
     assert all(data["end_to_end"][mode]["dream_hz"] > 0 for mode in ("coupled", "decoupled"))  # both rates, both modes
     e2e = data["end_to_end"]["coupled"]
     assert e2e["shown"] > 0 and e2e["fps"] > 0 and e2e["latency_ms_median"] > 0
+    assert e2e["settled_after_s"] is not None and "the figures count from now" in result.stderr
+    assert 0 < e2e["metrics_scrape_ms"] and "GET /metrics:" in result.stdout
     assert {"capture", "preprocess", "flow", "steps", "upscale"} <= set(e2e["profile"])
     control = e2e["control_latency"]  # real OSC packets over loopback, timed to the first frame shown with them
     assert "control latency" in result.stdout and control["messages"] >= 3

@@ -53,6 +53,9 @@ class Action:
     value: float | str | None = None
     source: str = "key"  # who asked: key, timer, tuner, osc, http, midi
     at: float = field(default_factory=time.monotonic)  # when it was asked (tap tempo counts on it)
+    # when it takes effect: a wall-clock time (time.time(): shows whose clocks agree switch together), "bar"
+    # (the next bar of the Link session), or None: at once
+    due: float | str | None = None
 
     def __post_init__(self):
         if self.name not in ACTIONS:

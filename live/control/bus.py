@@ -5,8 +5,11 @@ health page) take the latest published state: an immutable value, so nothing is 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
+import time
+from dataclasses import replace
 from typing import Callable
 
 from live.control.actions import EFFECTS, Action
@@ -15,9 +18,16 @@ from live.control.state import ShowState, apply
 log = logging.getLogger("live-dream")
 
 
+MAX_TIMED = 64  # actions waiting for their time: whatever clients send, the list stays this short
+MAX_AHEAD_S = 24 * 3600.0  # an action due further ahead is a mistake (a time in milliseconds, say)
+
+
 class ControlBus:
     def __init__(self, state: ShowState, check_objective: Callable[[str], str] = lambda text: text):
+        """`next_bar` (set by the show when Link is on): the wall-clock time of the Link session's next bar."""
         self._queue: queue.SimpleQueue[Action] = queue.SimpleQueue()
+        self._timed: list[Action] = []  # owner thread only: actions with a `due` time still ahead
+        self.next_bar: Callable[[], float] | None = None
         self._latest: dict[str, Action] = {}  # a fader's newest value per address; older ones are dropped
         self._lock = threading.Lock()
         self._state = state
@@ -44,17 +54,56 @@ class ControlBus:
         dropped: the show goes on."""
         with self._lock:
             latest, self._latest = list(self._latest.values()), {}
-        effects, state = [], self._state
+        effects, state, now = [], self._state, time.time()
         while True:
             try:
                 action = self._queue.get_nowait()
             except queue.Empty:
                 break
-            state = self._apply(state, action, effects)
+            if action.due is not None:
+                self._hold(action, now)
+            else:
+                state = self._apply(state, action, effects)
+        state = self._apply_due(state, effects, now)
         for action in sorted(latest, key=lambda a: a.at):
             state = self._apply(state, action, effects)
         self._state = state
         return effects
+
+    def apply_due(self) -> list[Action]:
+        """Owner thread, just before a picture is composed: the timed actions whose time has come, so
+        that the first picture at or after their time shows them; the effects, as apply_pending."""
+        if not self._timed:
+            return []
+        effects: list[Action] = []
+        self._state = self._apply_due(self._state, effects, time.time())
+        return effects
+
+    def _apply_due(self, state: ShowState, effects: list[Action], now: float) -> ShowState:
+        for action in [a for a in self._timed if a.due <= now]:
+            self._timed.remove(action)
+            # as if asked at its due time, so that a crossfade it starts runs alike on every show
+            state = self._apply(state, replace(action, at=time.monotonic() - (now - action.due)), effects)
+        return state
+
+    def _hold(self, action: Action, now: float) -> None:
+        """An action with a `due` time: kept until the first frame at or after it."""
+        due = action.due
+        if due == "bar":
+            if self.next_bar is None:
+                log.warning("control %s from %s ignored: at bar needs Ableton Link (beat.link = true)", action.name,
+                            action.source)
+                return
+            due = self.next_bar()
+        if isinstance(due, bool) or not isinstance(due, (int, float)) or not math.isfinite(due) \
+                or due > now + MAX_AHEAD_S:
+            log.warning("control %s from %s ignored: at must be a time (seconds since 1970, within a day) or 'bar'",
+                        action.name, action.source)
+        elif len(self._timed) >= MAX_TIMED:
+            log.warning("control %s from %s ignored: %d actions already wait for their time", action.name,
+                        action.source, MAX_TIMED)
+        else:
+            self._timed.append(replace(action, due=float(due)))
 
     def _apply(self, state: ShowState, action: Action, effects: list[Action]) -> ShowState:
         try:

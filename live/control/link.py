@@ -4,10 +4,12 @@ everyone."""
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 
 from live.errors import require_extra
 
+BEATS_PER_BAR = 4.0
 INSTALL = "Ableton Link needs the link extra: pip install -e '.[link]' (aalink)"
 
 
@@ -18,7 +20,7 @@ class LinkClock:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             self.link = aalink.Link(bpm, self._loop)
-        self.link.quantum = 1.0  # the phase runs through one beat
+        self.link.quantum = BEATS_PER_BAR  # the phase runs through one bar (four beats)
         self.link.enabled = True
 
     @property
@@ -30,7 +32,14 @@ class LinkClock:
         self.link.tempo = bpm
 
     def phase(self) -> float:
+        """Where in the beat the session is, 0..1."""
         return float(self.link.phase) % 1.0
+
+    def next_bar(self) -> float:
+        """The wall-clock time (time.time()) of the session's next bar: shows in one Link session switch
+        together on it."""
+        left = BEATS_PER_BAR - float(self.link.phase) % BEATS_PER_BAR
+        return time.time() + left * 60.0 / max(self.tempo, 1e-6)
 
     @property
     def peers(self) -> int:

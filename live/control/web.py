@@ -31,6 +31,7 @@ from live.errors import UserError
 
 log = logging.getLogger("live-dream")
 MAX_BODY = 64 * 1024
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus's text exposition format
 IDLE_SECONDS = 5  # a client that sends nothing for this long is dropped: idle sockets cannot hold threads
 # One thread per connection: the cap bounds what clients can make the show hold. A control page uses one
 # or two at a time, so 64 leaves room for many phones and tools (and for 40 idle sockets, as in the tests).
@@ -144,9 +145,11 @@ class ControlServer(ThreadingHTTPServer):
 class WebControl:
     name = "http"
 
-    def __init__(self, bus: ControlBus, health: Callable[[], dict], host: str, port: int, token: str = ""):
+    def __init__(self, bus: ControlBus, health: Callable[[], dict], host: str, port: int, token: str = "",
+                 metrics: Callable[[], bytes] | None = None):
+        """`metrics`: what GET /metrics answers (Prometheus's text format), readable as /health is."""
         check_binding(host, token)
-        self.bus, self.health, self.host, self.token = bus, health, host, token
+        self.bus, self.health, self.host, self.token, self.metrics = bus, health, host, token, metrics
         self.page = resources.files("live.control").joinpath("page.html").read_bytes()
         try:
             self.server = ControlServer((host, port), self._handler())
@@ -159,7 +162,8 @@ class WebControl:
 
     def start(self) -> "WebControl":
         self._thread.start()
-        log.info("HTTP: control page http://%s:%d/  health /health  actions POST /action", *self.address[:2])
+        log.info("HTTP: control page http://%s:%d/  health /health  metrics /metrics  actions POST /action",
+                 *self.address[:2])
         return self
 
     def close(self) -> None:
@@ -183,13 +187,15 @@ class WebControl:
             return 400, {"ok": False, "error": "the body is nested too deeply"}
         if not isinstance(request, dict) or not isinstance(request.get("action"), str):
             return 400, {"ok": False, "error": 'send {"action": NAME, "value": VALUE}; names: ' + ", ".join(ADDRESSES)}
-        name, value = request["action"], request.get("value")
+        name, value, due = request["action"], request.get("value"), request.get("at")
         if name not in ADDRESSES:
             return 400, {"ok": False, "error": f"unknown action '{name}'; known: {', '.join(ADDRESSES)}"}
         if not (value is None or isinstance(value, (int, float, str))):
             return 400, {"ok": False, "error": f"{name} takes one number or text, got {value!r}"}
-        self.bus.post(Action(name, value, source="http"))
-        return 202, {"ok": True, "action": name, "value": value}
+        if not (due is None or due == "bar" or (isinstance(due, (int, float)) and not isinstance(due, bool))):
+            return 400, {"ok": False, "error": f"at is a time in seconds since 1970 (time.time()) or 'bar', got {due!r}"}
+        self.bus.post(Action(name, value, source="http", due=due))
+        return 202, {"ok": True, "action": name, "value": value, **({"at": due} if due is not None else {})}
 
     def _handler(self):
         # Long only because it holds the request handler's class, which needs this server in a closure
@@ -234,13 +240,15 @@ class WebControl:
                 url = urlsplit(self.path)
                 if url.path == "/health":
                     self.reply_json(200, control.health())
+                elif url.path == "/metrics" and control.metrics:
+                    self.reply(200, control.metrics(), METRICS_TYPE)
                 elif url.path in ("/", "/index.html"):
                     if not control.authorised(self.headers, parse_qs(url.query)):
                         self.reply_json(401, {"ok": False, "error": "open the page with ?token=TOKEN"})
                     else:
                         self.reply(200, control.page, "text/html; charset=utf-8")
                 else:
-                    self.reply_json(404, {"ok": False, "error": f"no page {url.path}; try /, /health or POST /action"})
+                    self.reply_json(404, {"ok": False, "error": f"no page {url.path}; try /, /health, /metrics or POST /action"})
 
             def do_POST(self):
                 if self.refused_at_the_door():

@@ -122,7 +122,7 @@ MODES = {"decoupled": True, "coupled": False}  # display.decoupled: the picture 
 
 
 def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20.0, profile: bool = False,
-              json_path: str | None = None, load: int = 0, startup: bool = False) -> dict:
+              json_path: str | None = None, load: int = 0, startup: bool = False, demo_fps: int | None = None) -> dict:
     """The step table and the end-to-end run in both display modes; with `load`, both beside that many
     busy processes, and the end-to-end runs first without them, so the frame rates are of the same hour;
     with `startup`, how soon a new show shows a picture and a dream, with an empty cache and a filled one."""
@@ -137,11 +137,13 @@ def run_bench(config: Config, sizes=None, repeats: int = 10, seconds: float = 20
     result = {"machine": describe_machine(device), "network": spec.name, "objective": objective, "load": load,
               "steps": rows}
     if load:
-        result["end_to_end_quiet"] = {mode: end_to_end(with_mode(config, mode), seconds, profile, f"{mode}, quiet")
+        result["end_to_end_quiet"] = {mode: end_to_end(with_mode(config, mode), seconds, profile, f"{mode}, quiet",
+                                                       demo_fps)
                                       for mode in MODES}
     with busy_neighbours(load):
         result["end_to_end"] = {mode: end_to_end(with_mode(config, mode), seconds, profile,
-                                                 mode + (f", beside {load} busy process(es)" if load else ""))
+                                                 mode + (f", beside {load} busy process(es)" if load else ""),
+                                                 demo_fps)
                                 for mode in MODES}
     print_modes(result["end_to_end"], result.get("end_to_end_quiet"))
     if load:
@@ -202,11 +204,10 @@ def print_startup(figures: dict) -> None:
                   f"{f['backend']}")
 
 
-def end_to_end(config: Config, seconds: float, profile: bool, label: str) -> dict:
+def end_to_end(config: Config, seconds: float, profile: bool, label: str, demo_fps: int | None = None) -> dict:
     """The live pipeline on the demo source, headless, with a control-latency probe."""
     live = config.live
-    # the demo plays at 60 fps or more, so that the source does not cap the figure (a 30 fps camera would)
-    demo_fps = max(config.capture.fps, 60)
+    demo_fps = demo_fps or 60  # by default 60: the source does not cap the figure (a 30 fps camera would)
     print(f"end to end{' (' + label + ')' if label else ''}: demo source at {demo_fps} fps, headless, "
           f"{live.width}x{live.height}, {live.steps} step(s) per frame, backend {live.backend}, {seconds:.0f} s ...",
           flush=True)
@@ -214,8 +215,13 @@ def end_to_end(config: Config, seconds: float, profile: bool, label: str) -> dic
                          display=replace(config.display, mode="headless"), record=replace(config.record, path=""))
     probe = ControlProbe()
     e2e_config = replace(e2e_config, control=replace(config.control, osc_port=probe.port, osc_host="127.0.0.1"))
-    summary = run_live(e2e_config, RunOptions(seconds=seconds, profile=profile, observe=probe.frame_shown))
+    # measured from when the backends are made (start-up is the --startup figures' business)
+    shows = []
+    summary = run_live(e2e_config, RunOptions(seconds=seconds, profile=profile, observe=probe.frame_shown,
+                                              settle=True), watch=shows.append)
     summary["control_latency"] = probe.figures()
+    summary["metrics_scrape_ms"] = scrape_ms(shows[0])
+    print(f"GET /metrics: {summary['metrics_scrape_ms']} ms of the show's time per scrape (median of 200)")
     c = summary["control_latency"]
     if c["messages"]:
         print(f"control latency (OSC /live-dream/mix -> first frame shown with it): median {c['median_ms']} ms, "
@@ -225,6 +231,18 @@ def end_to_end(config: Config, seconds: float, profile: bool, label: str) -> dic
         for stage, figures in summary["profile"].items():
             print(f"{stage:<12} {figures['median_ms']:>9.2f} {figures['p95_ms']:>9.2f}")
     return summary
+
+
+def scrape_ms(show, scrapes: int = 200) -> float:
+    """What one /metrics scrape costs the show (the exposition, as the HTTP thread makes it), in ms."""
+    from live.show.metrics import exposition
+    generate = exposition(show, show.name)
+    times = []
+    for _ in range(scrapes):
+        t0 = time.perf_counter()
+        generate()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 3)
 
 
 class ControlProbe:

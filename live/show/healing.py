@@ -41,6 +41,7 @@ class Healing:
         self.self_healing = self_healing
         self.failures_in_a_row = 0
         self.failed = 0  # frames skipped because dreaming them raised
+        self.remedies = 0  # times the healing changed something (a fallback to torch, a smaller size)
         self.last_failure: str | None = None  # the last frame skipped, and why (for /health)
         self.description: str | None = None  # what the healing changed, for /health
         self.shrunk_from: tuple[int, int] | None = None  # the size before the healing lowered it
@@ -66,12 +67,14 @@ class Healing:
         return Decision.SHOW_CAMERA
 
     def fell_back(self) -> None:
+        self.remedies += 1
         self.description = f"fell back to the torch backend after {TORCH_AFTER_FAILURES} failed frames"
         log.warning("dreaming failed %d times in a row: %s", TORCH_AFTER_FAILURES, self.description)
 
     def shrink(self, size: tuple[int, int]) -> tuple[int, int]:
         """The smaller size to dream at; the size of before is kept to go back to."""
         self.shrunk_from = self.shrunk_from or size
+        self.remedies += 1
         smaller = shrunk(size)
         smaller = (max(MIN_HEALING_WIDTH, smaller[0]), smaller[1])
         self.description = f"dream size lowered to {smaller[0]}x{smaller[1]} after repeated failures"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import sys
 import time
 from contextlib import ExitStack
@@ -23,7 +24,8 @@ from live.control.bus import ControlBus
 from live.control.state import ShowState, Status, blended, with_scene
 from live.control.midi import MidiInput, MidiMap
 from live.control.osc import OscInput
-from live.control.web import WebControl, check_binding
+from live.control.fleet import Announcer
+from live.control.web import WebControl, check_binding, is_loopback
 from live.dream.composite import compose, faded_into, framed_camera
 from live.dream.quality import PictureMeter, format_figures
 from live.errors import UserError
@@ -44,6 +46,7 @@ from live.backends.engine import check_dream_size, objective_checker
 from live.backends.devices import pick_device
 from live.dream.zoo import get_spec
 from live.show.memory import ShowMemory
+from live.show.metrics import exposition
 from live.sources.resilient import ResilientSource
 from live.show.slots import LatestSlot
 from live.show.stats import RunStats, format_summary
@@ -60,6 +63,7 @@ SWITCH_INTERVAL_S = 0.0005
 # Decoupled, the watchdog is fed only while dreams keep coming: a hung worker must still be restarted.
 # A slow dream (a second or more per frame) feeds it between its gaps, far inside WatchdogSec (30 s).
 DREAM_ALIVE_S = 1.0
+SETTLE_S = 120.0  # RunOptions.settle waits at most this long for the backends (a trial never shown waits for ever)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class RunOptions:
     pictures: Callable[[float], None] | None = None  # told time.perf_counter() of each picture shown (its pace)
     now: dt.datetime | None = None  # read the opening hours as if it were this moment now (--now)
     faults: object | None = None  # the soak's fault plan: wraps the source opener and the dreamer
+    # the bench: the figures (and `seconds`) count from when every backend in use is made, not from start-up
+    settle: bool = False
 
 
 def build_tuner(config: Config) -> Tuner | None:
@@ -164,10 +170,13 @@ class Show:
         self.stages: Stages | None = None  # opened by start()
         self._dreamer = None  # loaded by the worker (unwrapped by a fault plan)
         self.network_name = get_spec(config.network.name).name
+        self.name = config.control.name or socket.gethostname()  # how /metrics and the fleet call this show
         self.timer = PresetTimer(config.live.cycle_seconds)
         self.deadline: float | None = None
         self.last_seq, self.last_image, self.saved, self.next_black_frame = 0, None, None, 0.0
         self.between = BetweenDreams(config.temporal.flow) if config.display.decoupled else None
+        self.settled_after: float | None = None  # RunOptions.settle: when the figures started again
+        self._counted_from = (0, 0)  # frames captured and dreamed before the figures started
 
     # ------------------------------------------------------------ what was opened
     @property
@@ -215,7 +224,8 @@ class Show:
         stack.callback(self.worker.stop)  # (callbacks run in reverse: worker, capture, outputs, source)
         self._open_controls(stack)
         self.monitor.update(self._snapshot(None))  # /health answers before the first frame
-        self.deadline = time.monotonic() + self.options.seconds if self.options.seconds else None
+        settling = self.options.settle  # then `seconds` count from when the backends are made
+        self.deadline = time.monotonic() + self.options.seconds if self.options.seconds and not settling else None
         self.timer.chosen()
         if not self.light.start(self.options.now):  # --now: the moment the show starts, now that it is ready
             self._sleep()
@@ -267,8 +277,25 @@ class Show:
             self.midi = MidiInput(self.bus, self.midi_map, self.config.midi.port).start()
             stack.callback(self.midi.close)
         if control.http_port:
-            stack.callback(WebControl(self.bus, self.health, control.http_host, control.http_port,
-                                      control.token).start().close)
+            web = WebControl(self.bus, self.health, control.http_host, control.http_port, control.token,
+                             metrics=exposition(self, self.name)).start()
+            stack.callback(web.close)
+            if control.announce:
+                self._announce(stack, web.address[1])
+        if self.modulation.link:
+            self.bus.next_bar = self.modulation.link.next_bar  # actions sent "at bar"
+
+    def _announce(self, stack: ExitStack, port: int) -> None:
+        """control.announce: the show says over mDNS that it is here, if it is reachable from elsewhere."""
+        host = self.config.control.http_host
+        if is_loopback(host):
+            log.warning("control.announce ignored: the show's HTTP is bound to %s, which no other computer can "
+                        "reach (set control.http_host and control.token)", host)
+            return
+        try:
+            stack.callback(Announcer(self.name, host, port).start().close)
+        except (UserError, OSError) as exc:  # the extra is missing, or no network: one line, the show goes on
+            log.warning("control.announce ignored: %s", exc)
 
     def _open_source(self) -> Source:
         """The source; unattended or with opening hours, wrapped so that it never gives up (and can be
@@ -340,6 +367,7 @@ class Show:
     def present_camera(self, frame) -> None:
         """Decoupled: the newest camera frame at once, with the newest dream carried to it (before the
         first dream, the camera alone)."""
+        self._apply_due()
         state, dream = self.bus.state, self.between.dream
         with self.profile.stage("upscale"):
             size = self._picture_size(None if dream is None else dream.image)
@@ -356,7 +384,25 @@ class Show:
         if self.meter and dream is not None:  # the picture's figures count from its first dream, as coupled
             self.meter.add(shown, camera)
 
+    def _settle(self) -> None:
+        """`settle`: once the backends in use are made (at most SETTLE_S), the figures start again."""
+        waited = time.monotonic() - self.stats.started
+        if self.settled_after is not None or not self.worker.dreamed:
+            return
+        if not self._dreamer.settled() and waited < SETTLE_S:
+            return
+        self.settled_after = round(waited, 1)
+        log.info("backends ready after %.1f s; the figures count from now", waited)
+        self.stats = RunStats(launched=self.stats.launched)
+        self._counted_from = (self.capture.captured, self.worker.dreamed)
+        if self.options.seconds:
+            self.deadline = time.monotonic() + self.options.seconds
+        if self.meter:
+            self.meter = PictureMeter()
+
     def ended(self) -> bool:
+        if self.options.settle:
+            self._settle()
         if stop_requested():
             self.interrupted = True
         frames = self.options.frames and self.stats.shown >= self.options.frames
@@ -367,6 +413,7 @@ class Show:
     def present(self, item) -> None:
         """One dreamed frame to every output, composed once at the first output's size."""
         self.last_seq = item.seq
+        self._apply_due()
         state = self.bus.state
         with self.profile.stage("upscale"):
             size = self._picture_size(item.image)
@@ -386,6 +433,11 @@ class Show:
         if self.meter:
             self.meter.add(shown, framed_camera(item.camera_image, item.source_image, item.image.shape[1::-1],
                                                 shown.shape[1::-1]))
+
+    def _apply_due(self) -> None:
+        """Actions sent for a time (`at`) take effect on the first picture at or after it."""
+        for effect in self.bus.apply_due():
+            self._carry_out(effect)
 
     def present_closed(self) -> None:
         """Closed: a black frame once a second keeps the outputs alive and the watchdog fed (the display
@@ -533,7 +585,10 @@ class Show:
 
     def _summary(self) -> dict:
         state, worker, tuner = self.bus.state, self.worker, self.stages.tuner
-        summary = self.stats.summary(self.capture.captured, worker.dreamed)
+        captured, dreamed = self._counted_from
+        summary = self.stats.summary(self.capture.captured - captured, worker.dreamed - dreamed)
+        if self.options.settle:
+            summary["settled_after_s"] = self.settled_after
         summary.update(network=self.network_name, objective=state.objective,
                        dream_size=list(worker.size), steps=state.steps, strength=round(state.strength, 3),
                        frozen=state.frozen, device=str(self._dreamer.device if self._dreamer else ""), backend=worker.status.backend,

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 LATENCY_WINDOW_S = 3600.0  # latency percentiles cover the last hour, whatever the frame rate
+# the upper bounds of /metrics's latency histogram, in seconds (a frame at the camera's 30 fps is 0.033)
+LATENCY_BUCKETS_S = np.array([0.005, 0.01, 0.02, 0.033, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0])
 
 
 class LatencyWindow:
@@ -92,6 +94,9 @@ class RunStats:
     launched: float = field(default_factory=launched)
     longest_gap_s: float = 0.0  # the longest wait between two pictures shown (a stutter)
     first_dream: float | None = None
+    # camera-to-screen latency counted into LATENCY_BUCKETS_S since the start (what /metrics's histogram reads)
+    latency_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(LATENCY_BUCKETS_S) + 1, np.int64))
+    latency_sum_s: float = 0.0
     shown: int = 0
     latencies_ms: LatencyWindow = field(default_factory=LatencyWindow)
     recent: deque = field(default_factory=lambda: deque(maxlen=30))  # (time shown, latency) for the HUD
@@ -117,6 +122,8 @@ class RunStats:
     def frame_shown(self, t_captured: float, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         latency = (now - t_captured) * 1000
+        self.latency_counts[np.searchsorted(LATENCY_BUCKETS_S, latency / 1000)] += 1
+        self.latency_sum_s += latency / 1000
         self.shown += 1
         self.latencies_ms.add(now, latency)
         self.recent.append((now, latency))
