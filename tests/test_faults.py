@@ -4,6 +4,7 @@ the real command with real signals, real files and, where the machine lets us mo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -341,12 +342,14 @@ def test_camera_frames_of_any_shape_become_rgb_or_are_skipped():
 
 @pytest.fixture(scope="module")
 def warm_cache(tmp_path_factory):
-    """A models cache written by a real run: an ONNX graph and an 'auto' choice for one preset."""
+    """A models cache written by a real run: an ONNX graph and an 'auto' choice for one preset. A render
+    makes them before its first frame and tries the candidates on its frames (a show makes them in the
+    background, which takes longer than this whole render)."""
     models = tmp_path_factory.mktemp("models")
     env = {**os.environ, "LIVE_DREAM_MODELS": str(models)}
-    # long enough for the export (in the background) and the trial on the running show to finish
-    result = live_dream("run", "--headless", "--size", "128x96", "--source", "demo", "--seconds", 25,
-                        "--set", "live.presets=block5", "--set", "live.backend=auto", cwd=models, env=env)
+    clip = write_video(models / "clip.mp4", (f for f, _ in moving_cat_frames(70, size=(128, 96))))
+    result = live_dream("render", clip, models / "out.mp4", "--size", "128x96", "--set", "live.presets=block5",
+                        "--set", "live.backend=auto", cwd=models, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (models / "cache" / "backend-choice.json").is_file()
     return models, env
@@ -384,20 +387,27 @@ def test_a_damaged_backend_choice_is_measured_again(damaged_choice_results, cont
     assert "Traceback" not in result.stderr and "damaged" in result.stderr
 
 
-def test_a_truncated_cached_graph_is_exported_again(tmp_path, warm_cache):
+def test_a_truncated_cached_graph_is_exported_again(warm_cache, monkeypatch, caplog):
     models, env = warm_cache
     graphs = list((models / "cache" / "onnx").glob("*.onnx"))
     assert graphs
     for graph in graphs:
         data = graph.read_bytes()
         graph.write_bytes(data[: len(data) // 2])
-    # exported again in the background while torch dreams: the run lasts until that is done
-    result = live_dream("run", "--headless", "--size", "128x96", "--source", "demo", "--seconds", 20,
-                        "--set", "live.presets=block5", "--set", "live.backend=onnx", "--stats-json", "s.json",
-                        cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "cannot be loaded" in result.stderr and "exporting it again" in result.stderr
-    assert json.loads((tmp_path / "s.json").read_text())["backend"].startswith("onnx")  # not torch for ever
+    # a show: exported again in the background while torch dreams; it ends once ONNX has taken over
+    from live.config import load_config
+    from live.show.pipeline import RunOptions, run_live
+    monkeypatch.setenv("LIVE_DREAM_MODELS", str(models))
+    config = load_config(None, {"display.mode": "headless", "capture.source": "demo", "live.width": 128,
+                                "live.height": 96, "live.presets": "block5", "live.backend": "onnx", "record.path": ""})
+    shows = []
+
+    def once_onnx_dreams(_):
+        shows[0].quit = shows[0].quit or shows[0].worker.status.backend.startswith("onnx")
+    with caplog.at_level(logging.INFO, logger="live-dream"):
+        summary = run_live(config, RunOptions(seconds=120, pictures=once_onnx_dreams), watch=shows.append)
+    assert "cannot be loaded" in caplog.text and "exporting it again" in caplog.text
+    assert summary["backend"].startswith("onnx")  # not torch for ever
     assert not [p for p in (models / "cache" / "onnx").iterdir() if "partial" in p.name]
 
 

@@ -82,6 +82,9 @@ def test_two_shows_switch_preset_on_the_first_picture_at_the_given_time(tmp_path
         assert before and after and max(before) < due <= min(after), (max(before) - due, min(after) - due)
         firsts.append(min(after))
         intervals.append(min(after) - max(before))  # the frame interval at the change
+    print(f"first picture after the time: {[round((f - due) * 1000, 1) for f in firsts]} ms; frame interval at "
+          f"the change: {[round(i * 1000, 1) for i in intervals]} ms; between the shows: "
+          f"{abs(firsts[0] - firsts[1]) * 1000:.1f} ms")
     assert max(intervals) < 0.25, intervals
     assert abs(firsts[0] - firsts[1]) <= max(intervals), ([f - due for f in firsts], intervals)
 
