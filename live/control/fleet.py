@@ -95,7 +95,10 @@ def find_shows(seconds: float = 2.0) -> list[FoundShow]:
     """The shows announcing themselves on this network, as found within `seconds`."""
     zeroconf = require_extra("zeroconf", INSTALL)
     found: dict[str, FoundShow] = {}
-    zc = zeroconf.Zeroconf()
+    try:
+        zc = zeroconf.Zeroconf()
+    except OSError as exc:  # no multicast-capable network here
+        raise UserError(f"mDNS cannot be used on this computer's network ({exc}); use send --to HOST:PORT") from None
 
     class Listener:
         def add_service(self, zc_, kind, name):
