@@ -52,10 +52,6 @@ class BackgroundBuilder:
         with self._lock:
             return self._ready.pop(key, None)
 
-    def pending(self, key: Hashable) -> bool:
-        with self._lock:
-            return key in self._asked or key in self._ready
-
     def forget(self, keys: Callable[[Hashable], bool]) -> None:
         """Drop what was built or asked for the keys this says (a forgotten preset; a fallback)."""
         with self._lock:

@@ -148,8 +148,8 @@ class Dreamer:
         bar); in the background (a running show), only asked for: torch dreams meanwhile."""
         if self.builder is not None:  # torch stands in for the first at once, warmed up by a step
             self.run(np.zeros((size[1], size[0], 3), np.float32), 0, max(1, steps), 0.0)
-            for i in range(1, len(self.objectives)):
-                if self.kind != "torch":
+            if self.kind != "torch":  # the others' backends, asked for now (the first's was, by run)
+                for i in range(1, len(self.objectives)):
                     self._ask(i, size, max(1, steps))
             self._cold = [(i, size, max(1, steps)) for i in range(1, len(self.objectives))]
             return

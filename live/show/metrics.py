@@ -28,11 +28,11 @@ class ShowCollector:
     def collect(self):
         show = self.show
         stats, capture, worker = show.stats, show.capture, show.worker
-        health = show.health()
+        health = show.health()  # /health's snapshot: the rates as of the last picture, the source as of now
         status = worker.status
-        yield _gauge("picture_frames_per_second", "Pictures shown per second (the last 30)", stats.recent_fps())
+        yield _gauge("picture_frames_per_second", "Pictures shown per second (the last 30)", health.get("fps", 0.0))
         yield _gauge("dream_frames_per_second", "Dreams made per second (the last 30; coupled: the picture's)",
-                     stats.recent_dream_hz() if show.between else stats.recent_fps())
+                     health.get("dream_hz", 0.0))
         histogram = HistogramMetricFamily("live_dream_camera_to_screen_latency_seconds",
                                           "From a camera frame's capture to its picture being shown")
         counts = stats.latency_counts.cumsum()

@@ -371,14 +371,9 @@ class Show:
         state, dream = self.bus.state, self.between.dream
         with self.profile.stage("upscale"):
             size = self._picture_size(None if dream is None else dream.image)
-            mix = blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
-            shown, camera = self.between.picture(frame, size, mix, self.worker.size)
+            shown, camera = self.between.picture(frame, size, self._mix(state), self.worker.size)
             shown = self.light.shine(shown, state.blackout)
-        if self.light.dark_for_closing:
-            self._sleep()
-        self.last_image = shown
-        self._send(shown)
-        self.stats.frame_shown(frame.t_captured)
+        self._put_out(shown, frame.t_captured)
         if dream is not None:
             self.stats.dream_shown(dream.t_captured)
         if self.meter and dream is not None:  # the picture's figures count from its first dream, as coupled
@@ -417,22 +412,29 @@ class Show:
         state = self.bus.state
         with self.profile.stage("upscale"):
             size = self._picture_size(item.image)
-            mix = blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
             shown = compose(item.image, item.source_image, item.camera_image, size, self.config.display.composite,
-                            mix)
+                            self._mix(state))
             if item.attract is not None:  # fading into (or out of) the attract loop
                 shown = faded_into(shown, item.attract, item.attract_weight)
             shown = self.light.shine(shown, state.blackout)
-        if self.light.dark_for_closing:
-            self._sleep()
-        self.last_image = shown
-        self._send(shown)
-        self.stats.frame_shown(item.t_captured)
+        self._put_out(shown, item.t_captured)
         if self.options.observe:
             self.options.observe(state, time.perf_counter(), item)
         if self.meter:
             self.meter.add(shown, framed_camera(item.camera_image, item.source_image, item.image.shape[1::-1],
                                                 shown.shape[1::-1]))
+
+    def _mix(self, state: ShowState) -> float:
+        """The dry/wet mix of the picture composed now: the crossfade's, times the beat's or audio's pulse."""
+        return blended(state, time.monotonic())[1] * self.modulation.factor("mix", state)
+
+    def _put_out(self, shown: np.ndarray, t_captured: float) -> None:
+        """A composed picture to every output, counted; dark at closing time, the show goes to sleep."""
+        if self.light.dark_for_closing:
+            self._sleep()
+        self.last_image = shown
+        self._send(shown)
+        self.stats.frame_shown(t_captured)
 
     def _apply_due(self) -> None:
         """Actions sent for a time (`at`) take effect on the first picture at or after it."""
