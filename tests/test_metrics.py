@@ -172,3 +172,34 @@ def test_a_real_prometheus_scrapes_the_show(show, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def post(base: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(base + "/action", data=body, method="POST", headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_timed_actions_refuse_what_cannot_be_waited_for(show):
+    """`at` over HTTP: non-finite, absurdly far, not a time, bar without Link, or from another web page:
+    refused with the reason, nothing changes, the show goes on."""
+    before = json.loads(get(show + "/health")[1])["strength"]
+    for at in (b"NaN", b"Infinity", b"1e300", b"-Infinity", b'"tomorrow"', b'"bar"', b"true", b"[1]"):
+        status, reply = post(show, b'{"action": "strength", "value": 2.5, "at": ' + at + b"}")
+        assert status == 400 and "at " in reply["error"], (at, status, reply)
+    cross = post(show, json.dumps({"action": "strength", "value": 2.5, "at": time.time()}).encode(),
+                 {"Origin": "http://evil.example"})
+    assert cross[0] == 403
+    time.sleep(0.3)
+    health = json.loads(get(show + "/health")[1])
+    assert health["strength"] == before and health["ok"]
+    status, reply = post(show, json.dumps({"action": "strength", "value": 2.5, "at": time.time() + 0.2}).encode())
+    assert status == 202 and reply["at"] > 0
+    deadline = time.monotonic() + 10
+    while json.loads(get(show + "/health")[1])["strength"] == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(get(show + "/health")[1])["strength"] == 2.5  # a good one is applied at its time

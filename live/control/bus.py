@@ -86,24 +86,26 @@ class ControlBus:
             state = self._apply(state, replace(action, at=time.monotonic() - (now - action.due)), effects)
         return state
 
-    def _hold(self, action: Action, now: float) -> None:
-        """An action with a `due` time: kept until the first frame at or after it."""
-        due = action.due
+    def due_problem(self, due, now: float | None = None) -> str | None:
+        """Why an action's `at` cannot be waited for, or None (the HTTP control answers with it at once)."""
         if due == "bar":
-            if self.next_bar is None:
-                log.warning("control %s from %s ignored: at bar needs Ableton Link (beat.link = true)", action.name,
-                            action.source)
-                return
-            due = self.next_bar()
+            return None if self.next_bar is not None else "at bar needs Ableton Link (beat.link = true)"
+        now = time.time() if now is None else now
         if isinstance(due, bool) or not isinstance(due, (int, float)) or not math.isfinite(due) \
                 or due > now + MAX_AHEAD_S:
-            log.warning("control %s from %s ignored: at must be a time (seconds since 1970, within a day) or 'bar'",
-                        action.name, action.source)
+            return "at must be a time (seconds since 1970, within a day) or 'bar'"
+        return None
+
+    def _hold(self, action: Action, now: float) -> None:
+        """An action with a `due` time: kept until the first frame at or after it."""
+        if (problem := self.due_problem(action.due, now)) is not None:
+            log.warning("control %s from %s ignored: %s", action.name, action.source, problem)
         elif len(self._timed) >= MAX_TIMED:
             log.warning("control %s from %s ignored: %d actions already wait for their time", action.name,
                         action.source, MAX_TIMED)
         else:
-            self._timed.append(replace(action, due=float(due)))
+            due = self.next_bar() if action.due == "bar" else float(action.due)
+            self._timed.append(replace(action, due=due))
 
     def _apply(self, state: ShowState, action: Action, effects: list[Action]) -> ShowState:
         try:

@@ -192,8 +192,8 @@ class WebControl:
             return 400, {"ok": False, "error": f"unknown action '{name}'; known: {', '.join(ADDRESSES)}"}
         if not (value is None or isinstance(value, (int, float, str))):
             return 400, {"ok": False, "error": f"{name} takes one number or text, got {value!r}"}
-        if not (due is None or due == "bar" or (isinstance(due, (int, float)) and not isinstance(due, bool))):
-            return 400, {"ok": False, "error": f"at is a time in seconds since 1970 (time.time()) or 'bar', got {due!r}"}
+        if due is not None and (problem := self.bus.due_problem(due)) is not None:
+            return 400, {"ok": False, "error": f"{problem}; got {due!r}"[:300]}
         self.bus.post(Action(name, value, source="http", due=due))
         return 202, {"ok": True, "action": name, "value": value, **({"at": due} if due is not None else {})}
 
